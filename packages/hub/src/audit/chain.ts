@@ -1,0 +1,97 @@
+/**
+ * The audit hash chain, shared by every storage engine (pure; no I/O).
+ *
+ * record.hash = SHA-256( record.prevHash ‖ "\n" ‖ canonical(record) ), hex.
+ * The first record's prevHash is GENESIS. `canonical` is JSON with a fixed field order and sorted
+ * detail keys, so any engine that stores the same fields computes the same hash.
+ *
+ * Invariants: seq starts at 1 and has no gaps; each prevHash equals the previous record's hash.
+ * `verifyChain` reports the first record that breaks either rule or whose hash does not match.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { AuditEventInput, AuditRecord, AuditVerification } from '../storage/types.js';
+
+export const GENESIS = '0'.repeat(64);
+
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+type DetailValue = string | number | boolean | null;
+
+function sortedDetails(details: AuditEventInput['details']): Record<string, DetailValue> {
+  const out: Record<string, DetailValue> = {};
+  for (const key of Object.keys(details ?? {}).sort()) out[key] = details?.[key] ?? null;
+  return out;
+}
+
+export function canonicalAudit(r: Omit<AuditRecord, 'hash'>): string {
+  return JSON.stringify([
+    r.seq,
+    r.time,
+    r.eventId,
+    r.category,
+    r.type,
+    r.result,
+    r.actor,
+    r.source,
+    r.tenantId ?? null,
+    r.session ?? null,
+    r.code ?? null,
+    sortedDetails(r.details),
+    r.prevHash,
+  ]);
+}
+
+export function hashAudit(r: Omit<AuditRecord, 'hash'>): string {
+  return createHash('sha256').update(r.prevHash).update('\n').update(canonicalAudit(r)).digest('hex');
+}
+
+/** Builds the next record of the chain. */
+export function nextAuditRecord(head: ChainHead, event: AuditEventInput, nowMs: number): AuditRecord {
+  const base: Omit<AuditRecord, 'hash'> = {
+    ...event,
+    tenantId: event.tenantId ?? null,
+    session: event.session ?? null,
+    code: event.code ?? null,
+    details: sortedDetails(event.details),
+    seq: head.seq + 1,
+    time: new Date(nowMs).toISOString(),
+    eventId: randomUUID(),
+    prevHash: head.hash,
+  };
+  return { ...base, hash: hashAudit(base) };
+}
+
+/** Verifies records given in seq order (streamed by the caller). */
+export class ChainVerifier {
+  #expected: ChainHead = { seq: 0, hash: GENESIS };
+  #count = 0;
+  #broken: { seq: number; reason: string } | undefined;
+
+  add(r: AuditRecord): boolean {
+    if (this.#broken) return false;
+    this.#count += 1;
+    const reason =
+      r.seq !== this.#expected.seq + 1
+        ? `sequence gap: expected ${this.#expected.seq + 1}`
+        : r.prevHash !== this.#expected.hash
+          ? 'prevHash does not match the previous record'
+          : hashAudit(r) !== r.hash
+            ? 'record content does not match its hash'
+            : undefined;
+    if (reason !== undefined) {
+      this.#broken = { seq: r.seq, reason };
+      return false;
+    }
+    this.#expected = { seq: r.seq, hash: r.hash };
+    return true;
+  }
+
+  result(): AuditVerification {
+    return this.#broken
+      ? { ok: false, records: this.#count, firstBrokenSeq: this.#broken.seq, reason: this.#broken.reason }
+      : { ok: true, records: this.#count };
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * SQLite schema, as ordered migrations tracked with `PRAGMA user_version`.
+ * A migration is appended, never edited, once released.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+
+  CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE owners (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    totp_sealed TEXT NOT NULL,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+
+  CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES owners(id),
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    idle_expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX sessions_expiry ON sessions(expires_at);
+
+  CREATE TABLE throttle (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE claim_tokens (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    label TEXT,
+    max_uses INTEGER NOT NULL CHECK (max_uses >= 1),
+    uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_at INTEGER
+  ) STRICT;
+  CREATE INDEX claim_tokens_tenant ON claim_tokens(tenant_id, created_at);
+
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    created_at INTEGER NOT NULL,
+    enrolled_via TEXT NOT NULL,
+    claim_token_id TEXT,
+    label TEXT,
+    current_serial TEXT
+  ) STRICT;
+  CREATE INDEX devices_tenant ON devices(tenant_id, id);
+
+  CREATE TABLE certificates (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    spki_sha256 TEXT NOT NULL,
+    key_algorithm TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    der BLOB NOT NULL,
+    revoked_at INTEGER,
+    revocation_reason TEXT
+  ) STRICT;
+  CREATE INDEX certificates_device ON certificates(device_id, issued_at);
+  CREATE INDEX certificates_spki ON certificates(spki_sha256);
+
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    category TEXT NOT NULL,
+    type TEXT NOT NULL,
+    result TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL,
+    tenant_id TEXT,
+    session TEXT,
+    code TEXT,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  ) STRICT;
+  -- Append-only: the database refuses updates and deletes of audit records.
+  CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+  CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+  `,
+];

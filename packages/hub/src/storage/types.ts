@@ -1,0 +1,234 @@
+/**
+ * The storage seam: repositories over one store, implemented once per engine
+ * (`storage/sqlite/` today; `storage/postgres/` next). One contract suite
+ * (`test/unit/storage.contract.ts`) runs against every engine.
+ *
+ * Invariants every engine keeps:
+ * - Each mutating repository method is one atomic unit, and resolves only after that unit is
+ *   durably committed. A method that takes `audit` appends that audit record in the same unit:
+ *   the change and its audit record land together or not at all.
+ * - `claimTokens.consume` is a single conditional statement (never read-then-write): of N
+ *   concurrent callers for a token with k uses left, exactly k win.
+ * - Secrets are stored only hashed (tokens, sessions) or sealed (TOTP seeds, keys): the store
+ *   never sees them in clear.
+ * - The audit log is append-only and hash-chained: record n stores sha256(prev hash ‖ canonical
+ *   record n). No method updates or deletes audit records.
+ * - Times are milliseconds since the epoch, UTC; ids are opaque strings.
+ */
+
+export interface Tenant {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: number;
+}
+
+export interface Owner {
+  readonly id: string;
+  readonly tenantId: string;
+  /** Normalised: trimmed, lower case. */
+  readonly email: string;
+  /** argon2id PHC string. */
+  readonly passwordHash: string;
+  /** TOTP seed sealed with the hub's master key (base64). */
+  readonly totpSealed: string;
+  /** Last accepted TOTP time step, so a code is accepted once (RFC 6238 §5.2). */
+  readonly totpLastStep: number;
+  readonly createdAt: number;
+  readonly disabled: boolean;
+}
+
+export interface Session {
+  /** SHA-256 (hex) of the bearer token; the token itself is never stored. */
+  readonly tokenHash: string;
+  readonly ownerId: string;
+  readonly tenantId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly idleExpiresAt: number;
+}
+
+export interface ClaimToken {
+  readonly id: string;
+  readonly tenantId: string;
+  /** SHA-256 (hex) of the token. */
+  readonly tokenHash: string;
+  readonly label: string | null;
+  readonly maxUses: number;
+  readonly uses: number;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly createdBy: string;
+  readonly revokedAt: number | null;
+}
+
+export type DeviceStatus = 'active' | 'revoked';
+
+export interface Device {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly status: DeviceStatus;
+  readonly createdAt: number;
+  /** Provisioning method that created the device (e.g. `claim-token`). */
+  readonly enrolledVia: string;
+  readonly claimTokenId: string | null;
+  readonly label: string | null;
+  readonly currentSerial: string | null;
+}
+
+export interface CertificateRecord {
+  /** Lower-case hex, no leading zeros stripped (as encoded). */
+  readonly serial: string;
+  readonly deviceId: string;
+  readonly tenantId: string;
+  readonly spkiSha256: string;
+  readonly keyAlgorithm: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly issuedAt: number;
+  /** The certificate DER (public data). */
+  readonly der: Buffer;
+  readonly revokedAt: number | null;
+  readonly revocationReason: string | null;
+}
+
+export type AuditResult = 'success' | 'failure';
+
+/** What a caller supplies; the store adds seq, time, hashes. */
+export interface AuditEventInput {
+  /** Broad class: `auth`, `claim`, `enrollment`, `certificate`, `owner`, `config`, `audit`, `system`. */
+  readonly category: string;
+  /** Specific event, e.g. `login`, `claim_token.create`, `certificate.issue`. */
+  readonly type: string;
+  readonly result: AuditResult;
+  /** Who acted: `owner:<id>`, `device:<id>`, `operator`, `anonymous`. */
+  readonly actor: string;
+  /** Where from: remote address or `cli`. */
+  readonly source: string;
+  readonly tenantId?: string | null;
+  /** Session id hash prefix, when a session was involved. */
+  readonly session?: string | null;
+  /** Error code on failure. */
+  readonly code?: string | null;
+  /** Non-secret details. */
+  readonly details?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export interface AuditRecord extends AuditEventInput {
+  readonly seq: number;
+  /** ISO 8601 UTC. */
+  readonly time: string;
+  readonly eventId: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface AuditVerification {
+  readonly ok: boolean;
+  readonly records: number;
+  /** First record that does not verify. */
+  readonly firstBrokenSeq?: number;
+  readonly reason?: string;
+}
+
+export interface ThrottleState {
+  readonly failures: number;
+  readonly lockedUntil: number;
+}
+
+export interface ThrottlePolicy {
+  readonly maxFailures: number;
+  readonly windowMs: number;
+  readonly lockMs: number;
+}
+
+export interface TenantRepo {
+  get(id: string): Promise<Tenant | undefined>;
+  getByName(name: string): Promise<Tenant | undefined>;
+  /** Creates a tenant and its first owner atomically; CONFLICT if the name or email exists. */
+  createWithOwner(tenant: Tenant, owner: Owner, audit: AuditEventInput): Promise<void>;
+}
+
+export interface OwnerRepo {
+  get(id: string): Promise<Owner | undefined>;
+  getByEmail(email: string): Promise<Owner | undefined>;
+  /** Accepts TOTP step `step` only if it is newer than the last accepted one (single statement). */
+  advanceTotpStep(ownerId: string, step: number): Promise<boolean>;
+}
+
+export interface SessionRepo {
+  create(session: Session, audit: AuditEventInput): Promise<void>;
+  get(tokenHash: string): Promise<Session | undefined>;
+  touch(tokenHash: string, idleExpiresAt: number): Promise<void>;
+  delete(tokenHash: string, audit: AuditEventInput): Promise<void>;
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface ThrottleRepo {
+  get(key: string, now: number): Promise<ThrottleState>;
+  /** Records one failure atomically and returns the new state (locked when the limit is hit). */
+  recordFailure(key: string, now: number, policy: ThrottlePolicy): Promise<ThrottleState>;
+  reset(key: string): Promise<void>;
+}
+
+export type ConsumeResult = { readonly ok: true; readonly token: ClaimToken } | { readonly ok: false };
+
+export interface ClaimTokenRepo {
+  create(token: ClaimToken, audit: AuditEventInput): Promise<void>;
+  get(tenantId: string, id: string): Promise<ClaimToken | undefined>;
+  list(tenantId: string): Promise<ClaimToken[]>;
+  /** Revokes a token of this tenant; false when no such token. */
+  revoke(tenantId: string, id: string, now: number, audit: AuditEventInput): Promise<boolean>;
+  /**
+   * One atomic conditional statement: uses += 1 where hash matches, not revoked, not expired
+   * and uses < maxUses. Returns the token after the update when it won.
+   */
+  consume(tokenHash: string, now: number): Promise<ConsumeResult>;
+}
+
+export interface NewEnrollment {
+  readonly device: Device;
+  readonly certificate: CertificateRecord;
+  readonly audit: AuditEventInput;
+}
+
+export interface DeviceRepo {
+  get(tenantId: string, id: string): Promise<Device | undefined>;
+  /** Lookup without tenant scope: for the hub's own device authentication only. */
+  getAnyTenant(id: string): Promise<Device | undefined>;
+  list(tenantId: string, opts?: { limit?: number; after?: string }): Promise<Device[]>;
+  /**
+   * Records an issued certificate and creates (first enrollment) or updates (re-enrollment) the
+   * device, atomically with the audit record. CONFLICT when the public key is already enrolled
+   * on another device.
+   */
+  recordEnrollment(enrollment: NewEnrollment): Promise<void>;
+  certificates(tenantId: string, deviceId: string): Promise<CertificateRecord[]>;
+  certificateBySerial(serial: string): Promise<CertificateRecord | undefined>;
+  certificateBySpki(spkiSha256: string): Promise<CertificateRecord | undefined>;
+}
+
+export interface AuditRepo {
+  append(event: AuditEventInput): Promise<AuditRecord>;
+  list(opts?: { afterSeq?: number; limit?: number }): Promise<AuditRecord[]>;
+  count(): Promise<number>;
+  verify(): Promise<AuditVerification>;
+}
+
+export interface MetaRepo {
+  get(key: string): Promise<string | undefined>;
+  /** Sets a value only if absent; returns the value now stored. */
+  setIfAbsent(key: string, value: string): Promise<string>;
+}
+
+export interface Store {
+  readonly engine: string;
+  readonly tenants: TenantRepo;
+  readonly owners: OwnerRepo;
+  readonly sessions: SessionRepo;
+  readonly throttle: ThrottleRepo;
+  readonly claimTokens: ClaimTokenRepo;
+  readonly devices: DeviceRepo;
+  readonly audit: AuditRepo;
+  readonly meta: MetaRepo;
+  close(): Promise<void>;
+}

@@ -1,0 +1,169 @@
+/**
+ * The storage contract: every engine runs this suite (see storage-*.test.ts).
+ * A skipped case must name its reason.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { FleetkeyError, ManualClock } from '@fleetkey/protocol';
+import type { AuditEventInput, CertificateRecord, ClaimToken, Device, Owner, Store, Tenant } from '../../src/storage/types.js';
+
+export type OpenStore = (clock: ManualClock) => Promise<Store>;
+
+const audit = (type: string, tenantId: string | null = null): AuditEventInput => ({
+  category: 'test', type, result: 'success', actor: 'operator', source: 'cli', tenantId, details: { n: 1 },
+});
+const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+export function fixtures(suffix: string, now: number): { tenant: Tenant; owner: Owner } {
+  const tenant = { id: `org_${suffix}`, name: `Org ${suffix}`, createdAt: now };
+  const owner: Owner = {
+    id: `own_${suffix}`, tenantId: tenant.id, email: `${suffix}@example.test`, passwordHash: '$argon2id$x',
+    totpSealed: 'c2VhbGVk', totpLastStep: 0, createdAt: now, disabled: false,
+  };
+  return { tenant, owner };
+}
+
+export function claimToken(tenantId: string, id: string, now: number, over: Partial<ClaimToken> = {}): ClaimToken {
+  return {
+    id, tenantId, tokenHash: hash(id), label: null, maxUses: 1, uses: 0, createdAt: now,
+    expiresAt: now + 900_000, createdBy: 'own_x', revokedAt: null, ...over,
+  };
+}
+
+function enrollment(tenantId: string, deviceId: string, now: number, spki = randomBytes(16).toString('hex')) {
+  const device: Device = {
+    id: deviceId, tenantId, status: 'active', createdAt: now, enrolledVia: 'claim-token', claimTokenId: null,
+    label: null, currentSerial: null,
+  };
+  const certificate: CertificateRecord = {
+    serial: randomBytes(16).toString('hex'), deviceId, tenantId, spkiSha256: spki, keyAlgorithm: 'p256',
+    notBefore: now, notAfter: now + 1000, issuedAt: now, der: randomBytes(40), revokedAt: null, revocationReason: null,
+  };
+  return { device, certificate, audit: audit('certificate.issue', tenantId) };
+}
+
+export function runStoreContract(name: string, open: OpenStore): void {
+  describe(`Store contract: ${name}`, () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 1));
+    let store: Store;
+    const { tenant, owner } = fixtures('a', clock.now());
+    const other = fixtures('b', clock.now());
+
+    before(async () => {
+      store = await open(clock);
+      await store.tenants.createWithOwner(tenant, owner, audit('owner.create', tenant.id));
+      await store.tenants.createWithOwner(other.tenant, other.owner, audit('owner.create', other.tenant.id));
+    });
+    after(async () => store.close());
+
+    test('tenant and owner round-trip; duplicate email is CONFLICT and creates no tenant', async () => {
+      assert.deepEqual(await store.owners.getByEmail(owner.email), owner);
+      const dup = { ...fixtures('c', clock.now()), };
+      const err = await store.tenants
+        .createWithOwner(dup.tenant, { ...dup.owner, email: owner.email }, audit('owner.create'))
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof FleetkeyError && err.code === 'CONFLICT');
+      assert.equal(await store.tenants.get(dup.tenant.id), undefined, 'half-created tenant remained');
+    });
+
+    test('TOTP step advances only forward (a code is accepted once)', async () => {
+      assert.equal(await store.owners.advanceTotpStep(owner.id, 100), true);
+      assert.equal(await store.owners.advanceTotpStep(owner.id, 100), false);
+      assert.equal(await store.owners.advanceTotpStep(owner.id, 99), false);
+      assert.equal(await store.owners.advanceTotpStep(owner.id, 101), true);
+    });
+
+    test('single-use claim token consumed by 50 concurrent callers: exactly one wins', async () => {
+      const t = claimToken(tenant.id, 'ct_race', clock.now());
+      await store.claimTokens.create(t, audit('claim_token.create', tenant.id));
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.claimTokens.consume(t.tokenHash, clock.now())));
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      assert.equal((await store.claimTokens.get(tenant.id, t.id))?.uses, 1);
+    });
+
+    test('expired, revoked and used-up tokens are not consumed and stay unchanged', async () => {
+      const expired = claimToken(tenant.id, 'ct_exp', clock.now(), { expiresAt: clock.now() + 10 });
+      const revoked = claimToken(tenant.id, 'ct_rev', clock.now());
+      const multi = claimToken(tenant.id, 'ct_multi', clock.now(), { maxUses: 3 });
+      for (const t of [expired, revoked, multi]) await store.claimTokens.create(t, audit('claim_token.create'));
+      assert.equal(await store.claimTokens.revoke(tenant.id, revoked.id, clock.now(), audit('claim_token.revoke')), true);
+      assert.equal((await store.claimTokens.consume(expired.tokenHash, clock.now() + 10)).ok, false);
+      assert.equal((await store.claimTokens.consume(revoked.tokenHash, clock.now())).ok, false);
+      const wins = await Promise.all(Array.from({ length: 10 }, () => store.claimTokens.consume(multi.tokenHash, clock.now())));
+      assert.equal(wins.filter((r) => r.ok).length, 3);
+      assert.equal((await store.claimTokens.get(tenant.id, expired.id))?.uses, 0);
+    });
+
+    test('claim tokens are tenant-scoped: another tenant can neither read nor revoke them', async () => {
+      const t = claimToken(tenant.id, 'ct_scoped', clock.now());
+      await store.claimTokens.create(t, audit('claim_token.create'));
+      assert.equal(await store.claimTokens.get(other.tenant.id, t.id), undefined);
+      assert.equal(await store.claimTokens.revoke(other.tenant.id, t.id, clock.now(), audit('claim_token.revoke')), false);
+      assert.equal((await store.claimTokens.get(tenant.id, t.id))?.revokedAt, null);
+      assert.ok(!(await store.claimTokens.list(other.tenant.id)).some((x) => x.id === t.id));
+    });
+
+    test('enrollment records device + certificate; another tenant cannot see or re-key it', async () => {
+      const e = enrollment(tenant.id, 'dev-contract-1', clock.now());
+      await store.devices.recordEnrollment(e);
+      const dev = await store.devices.get(tenant.id, e.device.id);
+      assert.equal(dev?.currentSerial, e.certificate.serial);
+      assert.equal(await store.devices.get(other.tenant.id, e.device.id), undefined);
+      const hijack = enrollment(other.tenant.id, e.device.id, clock.now());
+      await assert.rejects(store.devices.recordEnrollment(hijack), (err: unknown) => err instanceof FleetkeyError);
+      assert.equal(await store.devices.certificateBySerial(hijack.certificate.serial), undefined);
+      assert.equal((await store.devices.get(tenant.id, e.device.id))?.currentSerial, e.certificate.serial);
+    });
+
+    test('a public key already enrolled on another device is refused (no shared keys)', async () => {
+      const first = enrollment(tenant.id, 'dev-contract-2', clock.now(), 'spki-shared');
+      await store.devices.recordEnrollment(first);
+      const second = enrollment(tenant.id, 'dev-contract-3', clock.now(), 'spki-shared');
+      await assert.rejects(store.devices.recordEnrollment(second), (e: unknown) => e instanceof FleetkeyError && e.code === 'KEY_ALREADY_ENROLLED');
+      assert.equal(await store.devices.get(tenant.id, 'dev-contract-3'), undefined);
+    });
+
+    test('throttle locks after maxFailures within the window and unlocks after lockMs', async () => {
+      const policy = { maxFailures: 3, windowMs: 60_000, lockMs: 120_000 };
+      let s = await store.throttle.recordFailure('k1', clock.now(), policy);
+      s = await store.throttle.recordFailure('k1', clock.now(), policy);
+      assert.equal(s.lockedUntil, 0);
+      s = await store.throttle.recordFailure('k1', clock.now(), policy);
+      assert.equal(s.lockedUntil, clock.now() + 120_000);
+      assert.equal((await store.throttle.get('k1', clock.now() + 119_999)).lockedUntil, clock.now() + 120_000);
+      assert.equal((await store.throttle.get('k1', clock.now() + 120_000)).lockedUntil, 0);
+    });
+
+    test('audit chain verifies, has no gaps, and the store refuses to rewrite history', async () => {
+      for (let i = 0; i < 20; i++) await store.audit.append(audit(`e${i}`));
+      const v = await store.audit.verify();
+      assert.equal(v.ok, true);
+      assert.equal(v.records, await store.audit.count());
+      const all = await store.audit.list({ limit: 10_000 });
+      all.forEach((r, i) => assert.equal(r.seq, i + 1));
+    });
+
+    test('a write that fails rolls back alone; concurrent writes in the same batch still land', async () => {
+      const good = claimToken(tenant.id, 'ct_batch_ok', clock.now());
+      const before = await store.audit.count();
+      const [ok, bad] = await Promise.allSettled([
+        store.claimTokens.create(good, audit('claim_token.create')),
+        store.claimTokens.create({ ...good, id: 'ct_batch_dup' }, audit('claim_token.create')), // same hash
+      ]);
+      assert.equal(ok.status, 'fulfilled');
+      assert.equal(bad.status, 'rejected');
+      assert.equal(await store.claimTokens.get(tenant.id, 'ct_batch_dup'), undefined);
+      assert.equal(await store.audit.count(), before + 1, 'audit record of the failed write remained');
+      assert.equal((await store.audit.verify()).ok, true);
+    });
+
+    test('sessions expire by absolute and idle time', async () => {
+      const s = { tokenHash: hash('sess'), ownerId: owner.id, tenantId: tenant.id, createdAt: clock.now(), expiresAt: clock.now() + 100, idleExpiresAt: clock.now() + 50 };
+      await store.sessions.create(s, audit('login'));
+      assert.deepEqual(await store.sessions.get(s.tokenHash), s);
+      assert.equal(await store.sessions.deleteExpired(clock.now() + 50), 1);
+      assert.equal(await store.sessions.get(s.tokenHash), undefined);
+    });
+  });
+}
