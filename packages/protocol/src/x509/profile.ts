@@ -1,0 +1,145 @@
+/**
+ * The fleetkey certificate profiles: device leaf, hub root, device CA, hub TLS server.
+ * These functions are the only place that decides which fields and extensions a fleetkey
+ * certificate carries; nothing from a CSR other than its public key ever reaches a template.
+ *
+ * Invariants:
+ * - Device leaf: subject CN = device id; SAN = exactly one URI `urn:fleetkey:device:<id>`;
+ *   EKU clientAuth; KU digitalSignature (critical); basicConstraints cA=false (critical);
+ *   SKI (RFC 5280 §4.2.1.2 method 1); AKI = issuer SKI; optional CRL DP and OCSP AIA.
+ * - CA: KU keyCertSign + cRLSign (critical), basicConstraints cA=true (critical) with pathLen.
+ * - TLS server: EKU serverAuth, KU digitalSignature, SAN dNSName/iPAddress.
+ * - `DeviceLeafProfile` encodes every constant extension once per issuer, so issuing is the
+ *   per-device parts (serial, validity, CN, SAN, SKI) plus concatenation.
+ */
+import {
+  authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints, extKeyUsage,
+  keyIdentifier, keyUsage, subjectAltName, subjectKeyIdentifier, type EncodedExtension,
+} from './extensions.js';
+import { encodeName, type NameEntry } from './name.js';
+import type { CertificateTemplate } from './certificate.js';
+import { deviceUri, isDeviceId } from './identity.js';
+import { DerError } from '../der/index.js';
+
+export interface IssuerParams {
+  /** DER subject Name of the issuing CA certificate (copied as the issuer field). */
+  readonly issuerName: Buffer;
+  /** DER SPKI of the issuing CA key (its key identifier becomes the AKI). */
+  readonly issuerSpki: Buffer;
+}
+
+export interface Validity {
+  readonly serial: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export interface DeviceLeafParams extends IssuerParams, Validity {
+  readonly deviceId: string;
+  readonly spki: Buffer;
+  readonly crlUrl?: string;
+  readonly ocspUrl?: string;
+}
+
+/** The device-leaf profile with its constant extensions encoded once for one issuer. */
+export class DeviceLeafProfile {
+  readonly #issuerName: Buffer;
+  readonly #head: readonly EncodedExtension[];
+  readonly #tail: readonly EncodedExtension[];
+
+  constructor(issuer: IssuerParams & { readonly crlUrl?: string; readonly ocspUrl?: string }) {
+    this.#issuerName = issuer.issuerName;
+    this.#head = [
+      basicConstraints({ cA: false }), // RFC 5280 §4.2.1.9
+      keyUsage(['digitalSignature']), // RFC 5280 §4.2.1.3; TLS 1.3 needs nothing else
+      extKeyUsage(['clientAuth']), // RFC 5280 §4.2.1.12
+    ];
+    const tail = [authorityKeyIdentifier(keyIdentifier(issuer.issuerSpki))]; // RFC 5280 §4.2.1.1
+    if (issuer.crlUrl !== undefined) tail.push(crlDistributionPoints(issuer.crlUrl));
+    if (issuer.ocspUrl !== undefined) tail.push(authorityInfoAccess({ ocsp: issuer.ocspUrl }));
+    this.#tail = tail;
+  }
+
+  template(params: Validity & { readonly deviceId: string; readonly spki: Buffer }): CertificateTemplate {
+    if (!isDeviceId(params.deviceId)) throw new DerError('invalid device id');
+    return {
+      serial: params.serial,
+      issuerName: this.#issuerName,
+      subjectName: encodeName([['CN', params.deviceId]]),
+      notBefore: params.notBefore,
+      notAfter: params.notAfter,
+      spki: params.spki,
+      extensions: [
+        ...this.#head,
+        subjectKeyIdentifier(keyIdentifier(params.spki)),
+        subjectAltName({ uris: [deviceUri(params.deviceId)] }),
+        ...this.#tail,
+      ],
+    };
+  }
+}
+
+/** One-off form of `DeviceLeafProfile` (the CA keeps a profile instance instead). */
+export function deviceLeafTemplate(params: DeviceLeafParams): CertificateTemplate {
+  return new DeviceLeafProfile(params).template(params);
+}
+
+export interface CaParams extends Validity {
+  readonly subject: readonly NameEntry[];
+  readonly spki: Buffer;
+  /** Omit for a self-signed root. */
+  readonly issuer?: IssuerParams;
+  /** RFC 5280 §4.2.1.9 pathLenConstraint; the device CA uses 0. */
+  readonly pathLen?: number;
+}
+
+/** Hub root (self-signed when `issuer` is absent) or device CA. */
+export function caTemplate(params: CaParams): CertificateTemplate {
+  const subjectName = encodeName(params.subject);
+  const ownKeyId = keyIdentifier(params.spki);
+  const issuerKeyId = params.issuer === undefined ? ownKeyId : keyIdentifier(params.issuer.issuerSpki);
+  const bc = params.pathLen === undefined ? { cA: true } : { cA: true, pathLen: params.pathLen };
+  return {
+    serial: params.serial,
+    issuerName: params.issuer?.issuerName ?? subjectName,
+    subjectName,
+    notBefore: params.notBefore,
+    notAfter: params.notAfter,
+    spki: params.spki,
+    extensions: [
+      basicConstraints(bc),
+      keyUsage(['keyCertSign', 'cRLSign']),
+      subjectKeyIdentifier(ownKeyId),
+      authorityKeyIdentifier(issuerKeyId),
+    ],
+  };
+}
+
+export interface TlsServerParams extends IssuerParams, Validity {
+  readonly spki: Buffer;
+  readonly dnsNames: readonly string[];
+  readonly ips: readonly string[];
+  readonly commonName?: string;
+}
+
+/** A hub listener certificate. */
+export function tlsServerTemplate(params: TlsServerParams): CertificateTemplate {
+  if (params.dnsNames.length + params.ips.length === 0) throw new DerError('TLS server needs a name');
+  const cn = params.commonName ?? params.dnsNames[0] ?? params.ips[0]!;
+  return {
+    serial: params.serial,
+    issuerName: params.issuerName,
+    subjectName: encodeName([['CN', cn]]),
+    notBefore: params.notBefore,
+    notAfter: params.notAfter,
+    spki: params.spki,
+    extensions: [
+      basicConstraints({ cA: false }),
+      keyUsage(['digitalSignature']),
+      extKeyUsage(['serverAuth']),
+      subjectKeyIdentifier(keyIdentifier(params.spki)),
+      authorityKeyIdentifier(keyIdentifier(params.issuerSpki)),
+      subjectAltName({ dnsNames: params.dnsNames, ips: params.ips }),
+    ],
+  };
+}
