@@ -1,2 +1,4 @@
 export * from './errors.js';
 export * from './clock.js';
+export * from './der/index.js';
+export * from './x509/index.js';
