@@ -1,0 +1,1 @@
+export * from './keystore/types.js';

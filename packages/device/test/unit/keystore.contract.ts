@@ -1,0 +1,77 @@
+/**
+ * The KeyStore contract: every key store kind runs this suite unchanged.
+ *
+ * A kind that cannot do something (e.g. a chip without P-521) passes `skip` with the reason;
+ * skips are named, never silent.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey, verify } from 'node:crypto';
+import { FleetkeyError } from '@fleetkey/protocol';
+import type { KeyAlgorithm } from '../../src/_pending-protocol.js';
+import { digestFor } from '../../src/keystore/algorithms.js';
+import type { KeyStore } from '../../src/keystore/types.js';
+
+export interface KeyStoreContractOptions {
+  /** Algorithms this kind does not support, with the reason. */
+  readonly skip?: Partial<Record<KeyAlgorithm, string>>;
+}
+
+const ALGORITHMS: readonly KeyAlgorithm[] = ['p256', 'p384', 'p521', 'ed25519', 'rsa'];
+
+function isKeystoreError(err: unknown): boolean {
+  return err instanceof FleetkeyError && err.code === 'KEYSTORE_ERROR';
+}
+
+function verifies(spki: Buffer, algorithm: KeyAlgorithm, data: Buffer, signature: Buffer): boolean {
+  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  return verify(digestFor(algorithm), data, { key, dsaEncoding: 'der' }, signature);
+}
+
+let labelCounter = 0;
+function freshLabel(): string {
+  labelCounter += 1;
+  return `contract-${process.pid}-${labelCounter}`;
+}
+
+/** Runs the contract against stores made by `makeStore` (a fresh, empty store per test). */
+export function runKeyStoreContract(name: string, makeStore: () => Promise<KeyStore>, options: KeyStoreContractOptions = {}): void {
+  describe(`KeyStore contract: ${name}`, () => {
+    for (const algorithm of ALGORITHMS) {
+      const skip = options.skip?.[algorithm];
+      test(`${algorithm}: create, open again, and the signature verifies with node:crypto`, { skip: skip ?? false }, async () => {
+        const store = await makeStore();
+        const label = freshLabel();
+        const created = await store.create(label, algorithm);
+        assert.equal(created.algorithm, algorithm);
+        const reopened = await store.open(label);
+        assert.equal(reopened.algorithm, algorithm);
+        const spki = await created.publicKeySpki();
+        assert.deepEqual(await reopened.publicKeySpki(), spki, 'open returns the key that create made');
+        const data = Buffer.from(`to be signed by ${algorithm}`);
+        assert.ok(verifies(spki, algorithm, data, await reopened.sign(data)), 'signature by the reopened key verifies');
+        assert.ok(!verifies(spki, algorithm, Buffer.from('other data'), await created.sign(data)), 'signature is bound to data');
+      });
+    }
+
+    test('opening an unknown label fails with KEYSTORE_ERROR', async () => {
+      const store = await makeStore();
+      await assert.rejects(store.open(freshLabel()), isKeystoreError);
+    });
+
+    test('creating the same label twice fails with KEYSTORE_ERROR and keeps the first key', async () => {
+      const store = await makeStore();
+      const label = freshLabel();
+      const first = await store.create(label, 'p256');
+      await assert.rejects(store.create(label, 'p256'), isKeystoreError);
+      assert.deepEqual(await (await store.open(label)).publicKeySpki(), await first.publicKeySpki());
+    });
+
+    test('a label that could escape the store (path traversal) is refused with KEYSTORE_ERROR', async () => {
+      const store = await makeStore();
+      for (const label of ['../escape', 'a/b', '', '.hidden', 'x'.repeat(65)]) {
+        await assert.rejects(store.create(label, 'p256'), isKeystoreError, JSON.stringify(label));
+      }
+    });
+  });
+}
