@@ -1,4 +1,5 @@
 export * from './errors.js';
 export * from './clock.js';
+export * from './claim-uri.js';
 export * from './der/index.js';
 export * from './x509/index.js';

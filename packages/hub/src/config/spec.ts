@@ -1,0 +1,50 @@
+/**
+ * Every hub setting in one table, with its unit, limits, environment variable and CLI flag.
+ * `docs/config.md` is generated from this table (`npm run docs:config`); a test keeps them in sync.
+ * Precedence: CLI flag > environment variable > default. Validated once at start-up, then frozen.
+ */
+
+export type SettingType = 'string' | 'int' | 'list' | 'enum';
+
+export interface SettingSpec {
+  readonly key: string;
+  readonly env: string;
+  readonly flag?: string;
+  readonly type: SettingType;
+  /** Default as a string, parsed like any other input; `''` for "derived" (see description). */
+  readonly default: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly values?: readonly string[];
+  readonly unit?: string;
+  readonly description: string;
+}
+
+export const CONFIG_SPEC: readonly SettingSpec[] = [
+  { key: 'dataDir', env: 'FLEETKEY_DATA_DIR', flag: 'data-dir', type: 'string', default: './data', description: 'Folder for the SQLite database, sealed keys and the master key.' },
+  { key: 'host', env: 'FLEETKEY_HOST', flag: 'host', type: 'string', default: '127.0.0.1', description: 'Address the listeners bind to.' },
+  { key: 'apiPort', env: 'FLEETKEY_API_PORT', flag: 'api-port', type: 'int', default: '8443', min: 0, max: 65535, description: 'HTTPS port of the owner API and EST (0 = ephemeral, for tests).' },
+  { key: 'mqttPort', env: 'FLEETKEY_MQTT_PORT', flag: 'mqtt-port', type: 'int', default: '8883', min: 0, max: 65535, description: 'MQTT over TLS port (reserved; the broker arrives with the telemetry issue).' },
+  { key: 'publicUrl', env: 'FLEETKEY_PUBLIC_URL', flag: 'public-url', type: 'string', default: '', description: 'Hub URL that devices use (claim URIs); default `https://<host>:<apiPort>`.' },
+  { key: 'tlsDnsNames', env: 'FLEETKEY_TLS_DNS_NAMES', type: 'list', default: 'localhost', description: 'Comma-separated DNS names in the hub TLS certificate.' },
+  { key: 'tlsIps', env: 'FLEETKEY_TLS_IPS', type: 'list', default: '127.0.0.1,::1', description: 'Comma-separated IP addresses in the hub TLS certificate (the bind host is added).' },
+  { key: 'tlsCertValidityHours', env: 'FLEETKEY_TLS_CERT_VALIDITY_HOURS', type: 'int', default: '168', min: 1, max: 2160, unit: 'hours', description: 'Lifetime of the hub TLS certificates, re-issued at every start.' },
+  { key: 'deviceCertValidityDays', env: 'FLEETKEY_DEVICE_CERT_VALIDITY_DAYS', type: 'int', default: '90', min: 1, max: 825, unit: 'days', description: 'Validity of device certificates.' },
+  { key: 'rootKeyAlgorithm', env: 'FLEETKEY_ROOT_KEY_ALGORITHM', type: 'enum', default: 'p384', values: ['p256', 'p384', 'p521', 'ed25519'], description: 'Key type of the hub root, used at first start only.' },
+  { key: 'deviceCaKeyAlgorithm', env: 'FLEETKEY_DEVICE_CA_KEY_ALGORITHM', type: 'enum', default: 'p256', values: ['p256', 'p384', 'p521', 'ed25519'], description: 'Key type of the device CA, used at first start only (P-256 = 128-bit strength and the fastest issuance).' },
+  { key: 'allowedDeviceKeys', env: 'FLEETKEY_ALLOWED_DEVICE_KEYS', type: 'list', default: 'p256,p384,p521,ed25519,rsa', description: 'Device key types accepted at enrollment.' },
+  { key: 'minRsaBits', env: 'FLEETKEY_MIN_RSA_BITS', type: 'int', default: '2048', min: 2048, max: 16384, unit: 'bits', description: 'Smallest RSA modulus accepted.' },
+  { key: 'claimTokenDefaultTtlSeconds', env: 'FLEETKEY_CLAIM_TOKEN_DEFAULT_TTL', type: 'int', default: '900', min: 60, max: 86400, unit: 'seconds', description: 'Claim token lifetime when none is asked for.' },
+  { key: 'claimTokenMaxTtlSeconds', env: 'FLEETKEY_CLAIM_TOKEN_MAX_TTL', type: 'int', default: '86400', min: 60, max: 86400, unit: 'seconds', description: 'Longest claim token lifetime an owner may ask for.' },
+  { key: 'claimTokenMaxUses', env: 'FLEETKEY_CLAIM_TOKEN_MAX_USES', type: 'int', default: '10000', min: 1, max: 1000000, description: 'Largest `maxUses` of one claim token.' },
+  { key: 'lockoutMaxFailures', env: 'FLEETKEY_LOCKOUT_MAX_FAILURES', type: 'int', default: '5', min: 1, max: 100, description: 'Failed logins (per account, and per source) before a lock; hard cap 100 (NIST SP 800-63B §5.2.2).' },
+  { key: 'lockoutWindowSeconds', env: 'FLEETKEY_LOCKOUT_WINDOW', type: 'int', default: '900', min: 1, max: 86400, unit: 'seconds', description: 'Window in which failures are counted.' },
+  { key: 'lockoutSeconds', env: 'FLEETKEY_LOCKOUT_DURATION', type: 'int', default: '900', min: 1, max: 86400, unit: 'seconds', description: 'How long a lock lasts.' },
+  { key: 'enrollFailureLimit', env: 'FLEETKEY_ENROLL_FAILURE_LIMIT', type: 'int', default: '20', min: 1, max: 100, description: 'Failed claim-token redemptions per source address within the lockout window before that source is locked.' },
+  { key: 'sessionAbsoluteSeconds', env: 'FLEETKEY_SESSION_ABSOLUTE', type: 'int', default: '43200', min: 60, max: 604800, unit: 'seconds', description: 'Owner session lifetime.' },
+  { key: 'sessionIdleSeconds', env: 'FLEETKEY_SESSION_IDLE', type: 'int', default: '1800', min: 60, max: 86400, unit: 'seconds', description: 'Owner session idle timeout.' },
+  { key: 'maxJsonBodyBytes', env: 'FLEETKEY_MAX_JSON_BODY', type: 'int', default: '65536', min: 1024, max: 10485760, unit: 'bytes', description: 'Largest JSON request body.' },
+  { key: 'maxCsrBytes', env: 'FLEETKEY_MAX_CSR_BYTES', type: 'int', default: '16384', min: 1024, max: 1048576, unit: 'bytes', description: 'Largest EST request body (base64 PKCS#10).' },
+  { key: 'masterKeyFile', env: 'FLEETKEY_MASTER_KEY_FILE', type: 'string', default: '', description: 'File holding the 32-byte key that seals hub private keys and TOTP seeds; default `<dataDir>/secrets/master.key`. Keep it on another volume in production.' },
+  { key: 'logLevel', env: 'FLEETKEY_LOG_LEVEL', flag: 'log-level', type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], description: 'Log level (JSON lines on stderr).' },
+];

@@ -1,0 +1,63 @@
+/**
+ * Builds the HTTPS application (owner API + EST) from explicit dependencies; no globals.
+ * TLS: the hub's short-lived server certificate (chain to the hub root); client certificates are
+ * requested but optional, so EST simplereenroll can use mutual TLS on the same port.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { installErrorHandlers } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { registerOwnerRoutes, type OwnerRouteDeps } from './owner-routes.js';
+import { registerEstRoutes, type EstDeps, type PreparedCsr } from '../est/routes.js';
+
+export interface HttpTls {
+  readonly key: string;
+  /** PEM chain: leaf then hub root. */
+  readonly cert: string;
+  /** PEM device CA certificate(s), to verify client certificates. */
+  readonly ca: string;
+}
+
+export interface AppDeps<P extends PreparedCsr> {
+  readonly tls?: HttpTls;
+  readonly logger: Logger;
+  readonly maxJsonBodyBytes: number;
+  readonly owner: OwnerRouteDeps;
+  readonly est: EstDeps<P>;
+  readonly version: string;
+}
+
+export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
+  const https = deps.tls && {
+    key: deps.tls.key,
+    cert: deps.tls.cert,
+    ca: deps.tls.ca,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2' as const,
+    // AEAD + forward secrecy only (checklist row 26); TLS 1.3 suites are AEAD by definition.
+    ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384',
+  };
+  const app = Fastify({
+    ...(https ? { https } : {}),
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: deps.maxJsonBodyBytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    genReqId: () => crypto.randomUUID(),
+  }) as unknown as FastifyInstance;
+  installErrorHandlers(app);
+  app.addHook('onSend', async (_request, reply, payload) => {
+    void reply.header('X-Content-Type-Options', 'nosniff');
+    return payload;
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  const openapi = openApiDocument(deps.version);
+  app.get('/api/v1/openapi.json', async () => openapi);
+  registerOwnerRoutes(app, deps.owner);
+  registerEstRoutes(app, deps.est);
+  return app;
+}

@@ -1,0 +1,43 @@
+/** The published OpenAPI 3.1 document, built from the same schemas fastify validates with. */
+import { schemas } from './schemas.js';
+
+const bearer = [{ bearerAuth: [] }];
+const errors = {
+  '400': { $ref: '#/components/responses/Error' },
+  '401': { $ref: '#/components/responses/Error' },
+  '404': { $ref: '#/components/responses/Error' },
+  '429': { $ref: '#/components/responses/Error' },
+};
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const pkcs7 = { description: 'certs-only PKCS#7, base64 (RFC 7030 §4.1.3)', content: { 'application/pkcs7-mime': { schema: { type: 'string' } } } };
+const idParam = [{ name: 'id', in: 'path', required: true, schema: schemas.idParam.properties.id }];
+
+export function openApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'fleetkey hub API', version, description: 'Owner API and EST (RFC 7030) enrollment. Errors use the codes of docs/errors.md.' },
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'Owner session token from POST /api/v1/sessions' },
+        claimToken: { type: 'http', scheme: 'basic', description: 'EST: any username, the claim token as password' },
+      },
+      responses: { Error: { description: 'A coded error', ...json(schemas.errorBody) } },
+    },
+    paths: {
+      '/api/v1/sessions': { post: { summary: 'Log in with password + TOTP', requestBody: json(schemas.loginBody), responses: { '201': { description: 'Session', ...json(schemas.session) }, ...errors } } },
+      '/api/v1/sessions/current': { delete: { summary: 'Log out', security: bearer, responses: { '204': { description: 'Logged out' }, ...errors } } },
+      '/api/v1/claim-tokens': {
+        post: { summary: 'Create a claim token (shown once)', security: bearer, requestBody: json(schemas.createClaimTokenBody), responses: { '201': { description: 'Created', ...json(schemas.createdClaimToken) }, ...errors } },
+        get: { summary: 'List claim tokens (no secrets)', security: bearer, responses: { '200': { description: 'Tokens', ...json({ type: 'object', properties: { items: { type: 'array', items: schemas.claimToken } } }) }, ...errors } },
+      },
+      '/api/v1/claim-tokens/{id}': { delete: { summary: 'Revoke a claim token', security: bearer, parameters: idParam, responses: { '204': { description: 'Revoked' }, ...errors } } },
+      '/api/v1/devices': { get: { summary: "The organisation's devices", security: bearer, responses: { '200': { description: 'Devices', ...json({ type: 'object', properties: { items: { type: 'array', items: schemas.device }, next: { type: ['string', 'null'] } } }) }, ...errors } } },
+      '/api/v1/devices/{id}': { get: { summary: 'One device of the organisation', security: bearer, parameters: idParam, responses: { '200': { description: 'Device', ...json(schemas.device) }, ...errors } } },
+      '/.well-known/est/cacerts': { get: { summary: 'EST CA certificates', responses: { '200': pkcs7 } } },
+      '/.well-known/est/csrattrs': { get: { summary: 'EST CSR attributes', responses: { '204': { description: 'No particular attributes' } } } },
+      '/.well-known/est/simpleenroll': { post: { summary: 'EST enrollment with a claim token', security: [{ claimToken: [] }], requestBody: { content: { 'application/pkcs10': { schema: { type: 'string', description: 'base64 PKCS#10' } } } }, responses: { '200': pkcs7, ...errors } } },
+      '/.well-known/est/simplereenroll': { post: { summary: 'EST re-enrollment over mutual TLS', requestBody: { content: { 'application/pkcs10': { schema: { type: 'string' } } } }, responses: { '200': pkcs7, ...errors } } },
+      '/healthz': { get: { summary: 'Readiness', responses: { '200': { description: 'Ready' } } } },
+    },
+  };
+}

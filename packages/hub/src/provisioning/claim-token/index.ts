@@ -1,0 +1,75 @@
+/**
+ * The `claim-token` provisioning method: an owner-created, short-lived, N-use token redeemed over
+ * EST `simpleenroll` (HTTP Basic password or Bearer). The device gets a fresh id in the token's
+ * organisation.
+ *
+ * Invariants:
+ * - Redemption is the store's single conditional UPDATE: of N concurrent redemptions of a k-use
+ *   token exactly k win; expired, revoked and used-up tokens never win.
+ * - Unknown, malformed, expired, used-up and revoked tokens all answer CLAIM_TOKEN_INVALID; the
+ *   reason goes to the audit record only. The token itself is never logged or audited.
+ * - A source with too many failed redemptions is locked (RATE_LIMITED) before any lookup.
+ */
+import { FleetkeyError, type Clock } from '@fleetkey/protocol';
+import type { Grant } from '../../ca/grant.js';
+import type { Store, ThrottlePolicy } from '../../storage/types.js';
+import type { EnrollmentRequest, ProvisioningMethod } from '../method.js';
+import { hashClaimToken, isClaimTokenShape, randomId } from './token.js';
+
+export interface ClaimTokenMethodDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly deviceValidityMs: number;
+  /** Failed redemptions per source before that source is locked. */
+  readonly sourcePolicy: ThrottlePolicy;
+}
+
+export function newDeviceId(): string {
+  return randomId('dev-');
+}
+
+export class ClaimTokenMethod implements ProvisioningMethod {
+  readonly name = 'claim-token';
+  readonly #deps: ClaimTokenMethodDeps;
+
+  constructor(deps: ClaimTokenMethodDeps) {
+    this.#deps = deps;
+  }
+
+  accepts(request: EnrollmentRequest): boolean {
+    return request.operation === 'simpleenroll' && request.credential.kind === 'secret';
+  }
+
+  async authorize(request: EnrollmentRequest): Promise<Grant> {
+    const { store, clock } = this.#deps;
+    if (request.credential.kind !== 'secret') throw new FleetkeyError('AUTH_REQUIRED');
+    const sourceKey = `enroll-source:${request.source}`;
+    const now = clock.now();
+    if ((await store.throttle.get(sourceKey, now)).lockedUntil > now) {
+      await this.#auditFailure(request, 'RATE_LIMITED', 'source locked');
+      throw new FleetkeyError('RATE_LIMITED');
+    }
+    const secret = request.credential.secret;
+    const result = isClaimTokenShape(secret) ? await store.claimTokens.consume(hashClaimToken(secret), now) : { ok: false as const };
+    if (!result.ok) {
+      await store.throttle.recordFailure(sourceKey, now, this.#deps.sourcePolicy);
+      await this.#auditFailure(request, 'CLAIM_TOKEN_INVALID', isClaimTokenShape(secret) ? 'unknown, expired, used up or revoked' : 'malformed');
+      throw new FleetkeyError('CLAIM_TOKEN_INVALID');
+    }
+    const token = result.token;
+    return {
+      method: this.name,
+      tenantId: token.tenantId,
+      deviceId: newDeviceId(),
+      maxValidityMs: this.#deps.deviceValidityMs,
+      context: { claimTokenId: token.id, source: request.source },
+    };
+  }
+
+  async #auditFailure(request: EnrollmentRequest, code: string, reason: string): Promise<void> {
+    await this.#deps.store.audit.append({
+      category: 'claim', type: 'claim_token.redeem', result: 'failure', actor: 'anonymous',
+      source: request.source, code, details: { reason },
+    });
+  }
+}

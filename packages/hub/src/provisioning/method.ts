@@ -1,0 +1,37 @@
+/**
+ * The provisioning seam. A method decides *who* a device is (tenant, device id, limits) and
+ * returns a Grant; only `ca/` decides *what* gets signed (see ca/issuance.ts).
+ *
+ * Invariants:
+ * - `authorize` either returns a Grant or throws a FleetkeyError; on throw nothing was granted and
+ *   no single-use credential is left half-spent.
+ * - A method never reads the CSR's subject or extensions; it may bind the CSR key (by SPKI hash).
+ * - Failures are audited by the method with the precise reason; the client sees one public code.
+ *
+ * Adding a method: one folder under provisioning/, one line in `registry.ts`, one call of the
+ * contract suite (test/unit/provisioning.contract.ts), one docs page.
+ */
+import type { Grant } from '../ca/grant.js';
+
+export type EnrollmentCredential =
+  /** A bearer secret: HTTP Basic password or `Authorization: Bearer`. */
+  | { readonly kind: 'secret'; readonly secret: string }
+  /** The TLS client certificate of this connection (DER), as presented. */
+  | { readonly kind: 'certificate'; readonly der: Buffer };
+
+export interface EnrollmentRequest {
+  readonly credential: EnrollmentCredential;
+  /** Remote address, for throttling and audit. */
+  readonly source: string;
+  /** SHA-256 (hex) of the CSR's SubjectPublicKeyInfo. */
+  readonly csrSpkiSha256: string;
+  /** Which EST operation was called. */
+  readonly operation: 'simpleenroll' | 'simplereenroll';
+}
+
+export interface ProvisioningMethod {
+  readonly name: string;
+  /** True when this method handles this request (credential kind and operation). */
+  accepts(request: EnrollmentRequest): boolean;
+  authorize(request: EnrollmentRequest): Promise<Grant>;
+}
