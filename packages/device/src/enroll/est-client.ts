@@ -10,8 +10,7 @@
  * - Responses are certs-only PKCS#7 (RFC 7030 §4.1.3, §4.2.3) decoded to DER certificates; the
  *   caller checks what they mean (our key, path to the pin) — this module only moves bytes.
  */
-import { FleetkeyError, systemClock, type Clock } from '@fleetkey/protocol';
-import { decodeCertsOnly } from '../_pending-protocol.js';
+import { decodeCertsOnly, FleetkeyError, systemClock, type Clock } from '@fleetkey/protocol';
 import type { TlsKeyOptions } from '../keystore/types.js';
 import { connectPinned } from '../trust/connect.js';
 import type { PinSet } from '../trust/pin-set.js';

@@ -10,15 +10,12 @@
  */
 import { generateKeyPair, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { KeyAlgorithm } from '../_pending-protocol.js';
+import { KEY_ALGORITHMS, signatureAlgorithmFor, type KeyAlgorithm } from '@fleetkey/protocol';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 const CURVES = { p256: 'P-256', p384: 'P-384', p521: 'P-521' } as const;
-const EC_DIGESTS = { p256: 'sha256', p384: 'sha384', p521: 'sha512' } as const;
 const RSA_MODULUS_BITS = 3072;
-
-export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['p256', 'p384', 'p521', 'ed25519', 'rsa'];
 
 export function isKeyAlgorithm(value: unknown): value is KeyAlgorithm {
   return typeof value === 'string' && (KEY_ALGORITHMS as readonly string[]).includes(value);
@@ -40,16 +37,7 @@ export async function generatePrivateKey(algorithm: KeyAlgorithm): Promise<KeyOb
 
 /** The node:crypto digest name used with `algorithm` (null: Ed25519 signs the message). */
 export function digestFor(algorithm: KeyAlgorithm): string | null {
-  switch (algorithm) {
-    case 'p256':
-    case 'p384':
-    case 'p521':
-      return EC_DIGESTS[algorithm];
-    case 'ed25519':
-      return null;
-    case 'rsa':
-      return 'sha256';
-  }
+  return signatureAlgorithmFor(algorithm).hash; // the one table of signature algorithms, in protocol
 }
 
 /** Which algorithm a node:crypto key is, or undefined when fleetkey does not support it. */

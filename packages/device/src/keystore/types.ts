@@ -14,7 +14,7 @@
  * Adding a kind: one folder under keystore/, one line in registry.ts, one call of the contract
  * suite in test/unit/keystore.contract.ts.
  */
-import type { KeyAlgorithm } from '../_pending-protocol.js';
+import type { KeyAlgorithm } from '@fleetkey/protocol';
 
 /** A private key held by a key store. */
 export interface KeyHandle {

@@ -10,8 +10,7 @@
  *   offline recovery key, with room to spare.
  */
 import { X509Certificate } from 'node:crypto';
-import { FleetkeyError } from '@fleetkey/protocol';
-import { computePin, parsePin } from '../_pending-protocol.js';
+import { computePin, FleetkeyError, parsePin } from '@fleetkey/protocol';
 
 export const MAX_PINS = 8;
 

@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { FleetkeyError, type ErrorCode } from '@fleetkey/protocol';
-import { computePin } from '../../src/_pending-protocol.js';
+import { computePin, FleetkeyError, type ErrorCode } from '@fleetkey/protocol';
 import type { TestCert } from './pki.js';
 
 /** The `sha256//…` pin of a test certificate's public key. */

@@ -7,8 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
-import { FleetkeyError } from '@fleetkey/protocol';
-import type { KeyAlgorithm } from '../../src/_pending-protocol.js';
+import { FleetkeyError, KEY_ALGORITHMS, type KeyAlgorithm } from '@fleetkey/protocol';
 import { digestFor } from '../../src/keystore/algorithms.js';
 import type { KeyStore } from '../../src/keystore/types.js';
 
@@ -16,8 +15,6 @@ export interface KeyStoreContractOptions {
   /** Algorithms this kind does not support, with the reason. */
   readonly skip?: Partial<Record<KeyAlgorithm, string>>;
 }
-
-const ALGORITHMS: readonly KeyAlgorithm[] = ['p256', 'p384', 'p521', 'ed25519', 'rsa'];
 
 function isKeystoreError(err: unknown): boolean {
   return err instanceof FleetkeyError && err.code === 'KEYSTORE_ERROR';
@@ -37,7 +34,7 @@ function freshLabel(): string {
 /** Runs the contract against stores made by `makeStore` (a fresh, empty store per test). */
 export function runKeyStoreContract(name: string, makeStore: () => Promise<KeyStore>, options: KeyStoreContractOptions = {}): void {
   describe(`KeyStore contract: ${name}`, () => {
-    for (const algorithm of ALGORITHMS) {
+    for (const algorithm of KEY_ALGORITHMS) {
       const skip = options.skip?.[algorithm];
       test(`${algorithm}: create, open again, and the signature verifies with node:crypto`, { skip: skip ?? false }, async () => {
         const store = await makeStore();

@@ -14,8 +14,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { FleetkeyError } from '@fleetkey/protocol';
-import type { KeyAlgorithm } from '../../_pending-protocol.js';
+import { FleetkeyError, type KeyAlgorithm } from '@fleetkey/protocol';
 import { algorithmOfKey, generatePrivateKey, signWithKey } from '../algorithms.js';
 import { isValidKeyLabel, type KeyHandle, type KeyStore, type TlsKeyCapability, type TlsKeyOptions } from '../types.js';
 
