@@ -58,3 +58,19 @@ test('data survives close and reopen (durable commit before resolve)', async () 
   raw.close();
   await store.close();
 });
+
+test('two processes appending to one audit log (hub + CLI) keep one unbroken chain', async () => {
+  const path = join(dir, 'two-writers.db');
+  const clock = new ManualClock();
+  const hub = await openSqliteStore({ path, clock });
+  const cli = await openSqliteStore({ path, clock });
+  const ev = (type: string) => ({ category: 'test', type, result: 'success' as const, actor: 'operator', source: 'cli' });
+  for (let i = 0; i < 5; i++) {
+    await hub.audit.append(ev(`hub${i}`));
+    await cli.audit.append(ev(`cli${i}`));
+  }
+  const v = await hub.audit.verify();
+  assert.deepEqual(v, { ok: true, records: 10 });
+  await hub.close();
+  await cli.close();
+});

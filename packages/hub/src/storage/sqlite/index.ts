@@ -51,18 +51,11 @@ class SqliteStore implements Store {
   readonly #clock: Clock;
   readonly #writer: GroupCommitWriter;
   readonly #stmts = new Map<string, Database.Statement>();
-  #head: ChainHead;
 
   constructor(db: Database.Database, opts: SqliteStoreOptions) {
     this.#db = db;
     this.#clock = opts.clock;
-    this.#head = this.#loadHead();
-    this.#writer = new GroupCommitWriter(db, {
-      ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
-      onBatchFailed: () => {
-        this.#head = this.#loadHead();
-      },
-    });
+    this.#writer = new GroupCommitWriter(db, opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch });
   }
 
   #stmt(sql: string): Database.Statement {
@@ -86,8 +79,12 @@ class SqliteStore implements Store {
     return this.#stmt(sql).run(...params);
   }
 
+  /**
+   * The chain head is read inside the write transaction every time (an indexed lookup), never
+   * cached: another process (the CLI beside a running hub) may have appended since.
+   */
   #loadHead(): ChainHead {
-    const row = this.#db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+    const row = this.#get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     return row ? { seq: Number(row.seq), hash: String(row.hash) } : { seq: 0, hash: GENESIS };
   }
 
@@ -107,7 +104,7 @@ class SqliteStore implements Store {
   }
 
   #appendAudit(event: AuditEventInput): AuditRecord {
-    const rec = nextAuditRecord(this.#head, event, this.#clock.now());
+    const rec = nextAuditRecord(this.#loadHead(), event, this.#clock.now());
     this.#run(
       `INSERT INTO audit_log (seq, time, event_id, category, type, result, actor, source, tenant_id,
         session, code, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -115,8 +112,6 @@ class SqliteStore implements Store {
       rec.tenantId ?? null, rec.session ?? null, rec.code ?? null, JSON.stringify(rec.details ?? {}),
       rec.prevHash, rec.hash,
     );
-    // Advance the head only once the row is in; a rolled-back savepoint leaves it untouched.
-    this.#head = { seq: rec.seq, hash: rec.hash };
     return rec;
   }
 
