@@ -52,14 +52,21 @@ export class CommonPasswordBlocklist {
   #words: Promise<ReadonlySet<string>> | undefined;
 
   async has(password: string): Promise<boolean> {
-    this.#words ??= CommonPasswordBlocklist.#load();
     const lower = normalizePassword(password).toLowerCase();
-    return (await this.#words).has(lower) || CONTEXT_WORDS.includes(lower);
+    return (await this.#get()).has(lower) || CONTEXT_WORDS.includes(lower);
   }
 
   async size(): Promise<number> {
-    this.#words ??= CommonPasswordBlocklist.#load();
-    return (await this.#words).size;
+    return (await this.#get()).size;
+  }
+
+  /** Loads once; a failed load is not cached, and fails closed (INTERNAL, nothing accepted). */
+  #get(): Promise<ReadonlySet<string>> {
+    this.#words ??= CommonPasswordBlocklist.#load().catch((cause: unknown) => {
+      this.#words = undefined;
+      throw new FleetkeyError('INTERNAL', { cause });
+    });
+    return this.#words;
   }
 
   static async #load(): Promise<ReadonlySet<string>> {
