@@ -1,1 +1,21 @@
-export * from './keystore/types.js';
+/**
+ * @fleetkey/device — the device SDK: key stores, pinned hub trust, EST enrollment, identity state.
+ * See docs/device-sdk.md. Nothing here has side effects on import.
+ */
+export { enroll, type EnrollOptions, type IdentitySummary } from './api/enroll.js';
+export { renew, type RenewOptions } from './api/renew.js';
+export { status, RENEW_AT_FRACTION, type CertificateState, type DeviceStatus, type StatusOptions } from './api/status.js';
+
+export type { KeyHandle, KeyStore, TlsKeyCapability, TlsKeyOptions } from './keystore/types.js';
+export { hasTlsKeyCapability, isValidKeyLabel, KEY_LABEL_PATTERN } from './keystore/types.js';
+export { FileKeyStore, type FileKeyStoreOptions } from './keystore/file/file-keystore.js';
+export { KEY_STORE_KINDS, openKeyStore, type KeyStoreContext, type KeyStoreFactory } from './keystore/registry.js';
+
+export { PinSet, MAX_PINS } from './trust/pin-set.js';
+export { connectPinned, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectPinnedOptions } from './trust/connect.js';
+export { verifyPinnedPath, PathError, type PinnedPath, type PinnedPathInput, type PathPurpose } from './trust/pinned-path.js';
+
+export { EstClient, parseHubUrl, type EstClientOptions, type HubAddress, type MutualTlsIdentity } from './enroll/est-client.js';
+export { MAX_RESPONSE_BYTES } from './enroll/http-over-socket.js';
+
+export { loadIdentity, type DeviceIdentity, type StoredIdentity } from './state/identity.js';

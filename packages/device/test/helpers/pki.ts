@@ -72,7 +72,7 @@ export class OpensslPki {
     ].join('\n'));
     const now = Date.now();
     openssl(['ca', '-batch', '-notext', '-config', config, '-cert', issuer.certPath, '-keyfile', issuer.keyPath,
-      '-in', csrPath, '-out', certPath, '-extensions', 'ext',
+      '-in', csrPath, '-out', certPath, '-extensions', 'ext', '-subj', options.subject,
       '-startdate', opensslTime(options.notBefore ?? now - DAY_MS), '-enddate', opensslTime(options.notAfter ?? now + 30 * DAY_MS)]);
     return keyPath === '' ? { ...load(certPath, issuer.keyPath), keyPem: '', keyPath: '' } : load(certPath, keyPath);
   }
