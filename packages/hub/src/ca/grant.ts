@@ -1,17 +1,18 @@
 /**
- * A Grant is what a provisioning method decided: *who* may get a certificate. It never says what
- * the certificate contains; the CA's profile alone decides that (ADR 0009).
+ * A Grant is a provisioning method's answer to "who is this device?" — and nothing more.
+ * Methods decide *who*; only `ca/issuance.ts` decides *what* gets signed, and it reads from a
+ * grant only the fields below (docs/adr/0003-identity-encoding.md).
  */
 export interface Grant {
-  /** The provisioning method that authorised this (e.g. `claim-token`, `reenroll`). */
+  /** The provisioning method that authorised the request, e.g. `claim-token`, `reenroll`. */
   readonly method: string;
   readonly tenantId: string;
-  /** The device identity the certificate will carry (CN and SAN URI). */
+  /** `[a-z0-9-]{1,64}`; becomes CN and SAN URI `urn:fleetkey:device:<id>`. */
   readonly deviceId: string;
-  /** Upper bound on the certificate lifetime; the CA clamps further. */
+  /** Upper bound on validity; the CA's own default (and its own notAfter) still apply. */
   readonly maxValidityMs?: number;
-  /** When set, the CSR's key must have this SPKI SHA-256 (hex). */
+  /** Lowercase hex SHA-256 of the SPKI the request must carry, when the method already knows the key. */
   readonly boundSpkiSha256?: string;
-  /** Non-secret facts for the audit record (claim token id, previous serial, source). */
-  readonly context?: Readonly<Record<string, string>>;
+  /** Method-specific facts for the audit trail (token id, previous serial, source address). */
+  readonly context?: Record<string, string>;
 }

@@ -10,6 +10,7 @@
  * - `verifyCsrSignature` checks the signature over the exact CertificationRequestInfo bytes as
  *   received (RFC 2986 §3), with an allowed algorithm matching the key.
  */
+import { verify as verifySync } from 'node:crypto';
 import { FleetkeyError } from '../errors.js';
 import {
   DerError, DerReader, Tag, bitString, contextTag, implicit, integer, oid, readOid, readSmallInteger, sequence,
@@ -101,6 +102,19 @@ export async function verifyCsrSignature(csr: ParsedCsr): Promise<void> {
   const hash = checkSignatureAlgorithm(csr.signatureAlgorithm, csr.key.algorithm);
   const key = createPublicKeyFromSpki(csr.spki);
   if (!(await verifyAsync(hash, csr.tbs, key, csr.signature))) throw new FleetkeyError('CSR_SIGNATURE_INVALID');
+}
+
+/** The same check on the calling thread, for callers that must decide before any await. */
+export function verifyCsrSignatureSync(csr: ParsedCsr): void {
+  const hash = checkSignatureAlgorithm(csr.signatureAlgorithm, csr.key.algorithm);
+  const key = createPublicKeyFromSpki(csr.spki);
+  let ok = false;
+  try {
+    ok = verifySync(hash, csr.tbs, key, csr.signature);
+  } catch {
+    ok = false; // node throws on some malformed ECDSA signatures
+  }
+  if (!ok) throw new FleetkeyError('CSR_SIGNATURE_INVALID');
 }
 
 export interface BuildCsrOptions {
