@@ -16,6 +16,7 @@ export { connectPinned, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectPinnedOptions } 
 export { verifyPinnedPath, PathError, type PinnedPath, type PinnedPathInput, type PathPurpose } from './trust/pinned-path.js';
 
 export { EstClient, parseHubUrl, type EstClientOptions, type HubAddress, type MutualTlsIdentity } from './enroll/est-client.js';
-export { MAX_RESPONSE_BYTES } from './enroll/http-over-socket.js';
+export { MAX_RESPONSE_BYTES, requestOverSocket, type HttpRequest, type HttpResponse } from './enroll/http-over-socket.js';
+export { errorFromResponse } from './enroll/est-wire.js';
 
 export { loadIdentity, type DeviceIdentity, type StoredIdentity } from './state/identity.js';

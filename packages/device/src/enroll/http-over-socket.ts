@@ -17,7 +17,7 @@ export const MAX_RESPONSE_BYTES = 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface HttpRequest {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** The Host header value (`name:port`). */
   readonly host: string;
   readonly path: string;
