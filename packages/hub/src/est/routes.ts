@@ -26,7 +26,7 @@ export interface IssuedForEst {
 
 /** What EST needs of the CA (ca/issuance.ts implements it). */
 export interface EstCa<P extends PreparedCsr = PreparedCsr> {
-  prepare(csrDer: Buffer): P;
+  prepare(csrDer: Buffer): P | Promise<P>;
   issue(grant: Grant, csr: P): Promise<IssuedForEst>;
 }
 
@@ -94,7 +94,7 @@ export function registerEstRoutes<P extends PreparedCsr>(app: FastifyInstance, d
 
   const enroll = (operation: EnrollmentRequest['operation']) => async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     const credential = credentialFor(operation, request);
-    const csr = deps.ca.prepare(decodeBase64Body(request.body));
+    const csr = await deps.ca.prepare(decodeBase64Body(request.body));
     const grant = await deps.provisioning.authorize({ credential, source: request.ip, csrSpkiSha256: csr.spkiSha256Hex, operation });
     const issued = await deps.ca.issue(grant, csr);
     return reply.headers(PKCS7_HEADERS).send(encodeBase64Body(deps.certsOnly([issued.der])));

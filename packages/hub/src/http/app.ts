@@ -3,7 +3,7 @@
  * TLS: the hub's short-lived server certificate (chain to the hub root); client certificates are
  * requested but optional, so EST simplereenroll can use mutual TLS on the same port.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { installErrorHandlers } from './errors.js';
 import { openApiDocument } from './openapi.js';
@@ -41,7 +41,8 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
   const app = Fastify({
     ...(https ? { https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines are off: the error handler logs failures with their code and request id.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxJsonBodyBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

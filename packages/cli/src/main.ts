@@ -1,0 +1,62 @@
+/**
+ * `fleetkey`: hub operator commands, owner commands and the device agent. Command names and flags
+ * are a public interface (README, docs/cli.md). Every failure prints `error CODE: message` on
+ * stderr and exits with the code's exit status from the error table.
+ */
+import { FleetkeyError } from '@fleetkey/protocol';
+import { auditCommand } from './commands/audit.js';
+import { deviceCommand } from './commands/device.js';
+import { hubCommand } from './commands/hub.js';
+import { ownerApiCommand } from './commands/owner-api.js';
+import { ownerCommand } from './commands/owner.js';
+import { defaultIo, reportError, type CliIo } from './io.js';
+
+const USAGE = `usage: fleetkey <command>
+
+hub operator:
+  fleetkey hub start [--data-dir D] [--host H] [--api-port N] [--mqtt-port M] [--public-url U]
+  fleetkey hub pin --data-dir D          print the hub pin (sha256//BASE64 of the root SPKI)
+  fleetkey hub root-cert --data-dir D    print the hub root certificate (PEM)
+  fleetkey owner add --data-dir D --org ORG --email E    (password on stdin)
+  fleetkey audit verify --data-dir D
+
+owner (talks to a running hub):
+  fleetkey login --hub URL --pin PIN --email E [--totp CODE]   (password on stdin)
+  fleetkey claim create [--ttl SECONDS] [--max-uses N] [--label L] [--json]
+  fleetkey claim list [--json] | fleetkey claim revoke ID
+  fleetkey devices list [--json]
+
+device agent:
+  fleetkey device enroll --hub URL --pin PIN --token T --state-dir D [--key-alg p256|p384|p521|ed25519]
+  fleetkey device renew --state-dir D | fleetkey device status --state-dir D
+`;
+
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'hub':
+        return await hubCommand(rest, io);
+      case 'owner':
+        return await ownerCommand(rest, io);
+      case 'audit':
+        return await auditCommand(rest, io);
+      case 'login':
+      case 'claim':
+      case 'devices':
+        return await ownerApiCommand(command, rest, io);
+      case 'device':
+        return await deviceCommand(rest, io);
+      case 'help':
+      case '--help':
+      case '-h':
+      case undefined:
+        io.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new FleetkeyError('VALIDATION_FAILED', { details: { command } });
+    }
+  } catch (err) {
+    return reportError(io, err, argv.includes('--json'));
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Wires the device CA (ca/issuance.ts) to the hub: its signer is the device CA key from the data
+ * folder, and its record step writes device + certificate + audit as one durable store unit.
+ */
+import type { Clock, KeyAlgorithm } from '@fleetkey/protocol';
+import { CertificateAuthority, type IssuanceRecorder } from './ca/issuance.js';
+import { SoftwareSigner } from './ca/software-signer.js';
+import type { HubConfig } from './config/load.js';
+import type { HubPki } from './pki/bootstrap.js';
+import type { Store } from './storage/types.js';
+
+export function storeRecorder(store: Store, clock: Clock): IssuanceRecorder {
+  return {
+    record: (issued, grant) =>
+      store.devices.recordEnrollment({
+        device: {
+          id: grant.deviceId, tenantId: grant.tenantId, status: 'active', createdAt: clock.now(), enrolledVia: grant.method,
+          claimTokenId: grant.context?.claimTokenId ?? null, label: null, currentSerial: issued.serialHex,
+        },
+        certificate: {
+          serial: issued.serialHex, deviceId: issued.deviceId, tenantId: grant.tenantId, spkiSha256: issued.spkiSha256Hex,
+          keyAlgorithm: issued.keyAlgorithm, notBefore: issued.notBefore.getTime(), notAfter: issued.notAfter.getTime(),
+          issuedAt: clock.now(), der: issued.der, revokedAt: null, revocationReason: null,
+        },
+        audit: {
+          category: 'certificate', type: 'certificate.issue', result: 'success', actor: `device:${grant.deviceId}`,
+          source: grant.context?.source ?? 'unknown', tenantId: grant.tenantId,
+          details: {
+            method: grant.method, serial: issued.serialHex, keyAlgorithm: issued.keyAlgorithm,
+            notAfter: issued.notAfter.toISOString(), claimTokenId: grant.context?.claimTokenId ?? null,
+            previousSerial: grant.context?.previousSerial ?? null,
+          },
+        },
+      }),
+  };
+}
+
+export function createEnrollmentCa(o: { pki: HubPki; store: Store; clock: Clock; config: HubConfig }): CertificateAuthority {
+  return new CertificateAuthority({
+    signer: SoftwareSigner.fromPrivateKey(o.pki.deviceCa.key),
+    certificate: o.pki.deviceCa.certDer,
+    recorder: storeRecorder(o.store, o.clock),
+    clock: o.clock,
+    policy: {
+      allowedKeyAlgorithms: o.config.allowedDeviceKeys as KeyAlgorithm[],
+      minRsaBits: o.config.minRsaBits,
+      defaultValidityMs: o.config.deviceCertValidityDays * 86_400_000,
+    },
+  });
+}

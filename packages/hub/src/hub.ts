@@ -1,0 +1,103 @@
+/**
+ * Composition of a running hub from its configuration: the only place that wires modules
+ * together. Side effects (listening, signals) stay in the CLI's `hub start`.
+ */
+import { X509Certificate } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import { encodeCertsOnly, systemClock, toPem, type Clock } from '@fleetkey/protocol';
+import { LoginService, PasswordHasher, validateAccountsConfig } from './accounts/index.js';
+import { withBoundPort, type HubConfig } from './config/load.js';
+import { acquireLock, dbPath, ensureDir, loadMasterKey } from './datadir.js';
+import { buildApp } from './http/app.js';
+import { hubPkiExists, issueTlsServerIdentity, loadOrCreateHubPki, type HubPki } from './pki/bootstrap.js';
+import { ClaimTokenMethod } from './provisioning/claim-token/index.js';
+import { ClaimTokenService } from './provisioning/claim-token/service.js';
+import { ProvisioningRegistry } from './provisioning/registry.js';
+import { ReenrollMethod } from './provisioning/reenroll/index.js';
+import { openSqliteStore } from './storage/sqlite/index.js';
+import type { Store } from './storage/types.js';
+import { createEnrollmentCa } from './enrollment-ca.js';
+import type { VerifiedCsr } from './ca/issuance.js';
+
+export const HUB_VERSION = '0.1.0';
+
+export interface StartHubOptions {
+  readonly config: HubConfig;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** True when the operator set publicUrl; otherwise it follows the bound port. */
+  readonly explicitPublicUrl?: boolean;
+}
+
+export interface RunningHub {
+  readonly url: string;
+  readonly port: number;
+  readonly pin: string;
+  readonly rootCertPem: string;
+  readonly recoveryKeyFile: string | undefined;
+  readonly config: HubConfig;
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+function accountsConfig(c: HubConfig) {
+  return validateAccountsConfig({
+    lockout: { maxFailures: c.lockoutMaxFailures, windowMs: c.lockoutWindowSeconds * 1000, lockMs: c.lockoutSeconds * 1000 },
+    session: { absoluteMs: c.sessionAbsoluteSeconds * 1000, idleMs: c.sessionIdleSeconds * 1000 },
+  });
+}
+
+export async function startHub(o: StartHubOptions): Promise<RunningHub> {
+  let config = o.config;
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.token', '*.totp'] });
+  ensureDir(config.dataDir);
+  const release = acquireLock(config.dataDir);
+  try {
+    const sealer = loadMasterKey(config.masterKeyFile, !hubPkiExists(config.dataDir));
+    const store = await openSqliteStore({ path: dbPath(config.dataDir), clock });
+    const pki = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const tls = await issueTlsServerIdentity(pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock });
+    const hasher = await PasswordHasher.create(accountsConfig(config).argon2);
+    const login = new LoginService({ store, clock, hasher, sealer, config: accountsConfig(config), log: logger });
+    const validityMs = config.deviceCertValidityDays * 86_400_000;
+    const claimTokens = new ClaimTokenService({
+      store, clock, hubUrl: () => config.publicUrl, pin: () => pki.pin,
+      limits: { defaultTtlSeconds: config.claimTokenDefaultTtlSeconds, maxTtlSeconds: config.claimTokenMaxTtlSeconds, maxUses: config.claimTokenMaxUses },
+    });
+    const provisioning = new ProvisioningRegistry([
+      new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
+      new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCa.cert], deviceValidityMs: validityMs }),
+    ]);
+    const ca = createEnrollmentCa({ pki, store, clock, config });
+    const caCerts = encodeCertsOnly([pki.deviceCa.certDer, pki.root.certDer]);
+    const app = buildApp<VerifiedCsr>({
+      tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certDer) },
+      logger, maxJsonBodyBytes: config.maxJsonBodyBytes, version: HUB_VERSION,
+      owner: { store, login, claimTokens },
+      est: { ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
+    });
+    await app.listen({ host: config.host, port: config.apiPort });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
+    config = withBoundPort(config, port, o.explicitPublicUrl === true);
+    await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port } });
+    logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
+    return {
+      url: config.publicUrl, port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certDer),
+      recoveryKeyFile: pki.recoveryKeyFile, config, store,
+      close: async () => {
+        await app.close();
+        await store.audit.append({ category: 'system', type: 'hub.stop', result: 'success', actor: 'operator', source: 'cli' });
+        await store.close();
+        release();
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+export type { HubPki };
+export { X509Certificate };
