@@ -1,5 +1,5 @@
 /**
- * Crash-safe file writes for the device state directory.
+ * Crash-safe file writes for the device state directory and the file key store.
  *
  * Invariants:
  * - `writeFileAtomic` writes a uniquely named temporary file in the target's directory (O_EXCL,
@@ -10,7 +10,6 @@
 import { constants, promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { syncDirectory } from '../keystore/file/file-keystore.js';
 
 export const STATE_FILE_MODE = 0o600;
 export const STATE_DIR_MODE = 0o700;
@@ -50,5 +49,15 @@ export async function readIfExists(path: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+}
+
+/** fsync a directory so a rename or link in it survives power loss. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const dir = await fs.open(directory, constants.O_RDONLY);
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -36,7 +36,13 @@ function protocolError(reason: string, cause?: unknown): FleetkeyError {
   return new FleetkeyError('HUB_PROTOCOL_ERROR', { cause: new Error(reason, cause === undefined ? undefined : { cause }) });
 }
 
-/** Sends `req` over `socket` and reads the whole (bounded) response. */
+/**
+ * Sends `req` over `socket` and reads the whole (bounded) response.
+ *
+ * @example
+ * const socket = await connectPinned({ host, port, pins });
+ * const res = await requestOverSocket(socket, { method: 'GET', host: `${host}:${port}`, path: '/health', headers: {} });
+ */
 export function requestOverSocket(socket: TLSSocket, req: HttpRequest): Promise<HttpResponse> {
   const where = `${req.method} ${req.path}`;
   return new Promise((resolve, reject) => {

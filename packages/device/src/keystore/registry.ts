@@ -25,7 +25,12 @@ export const KEY_STORE_KINDS: Readonly<Record<string, KeyStoreFactory>> = Object
   // tpm: (context) => new TpmKeyStore(...),         — later issue (swtpm + tpm2-tools)
 });
 
-/** The key store of `kind` for a device whose state lives in `context.stateDir`. */
+/**
+ * The key store of `kind` for a device whose state lives in `context.stateDir`.
+ *
+ * @example
+ * const store = openKeyStore(identity.keyStore.kind, { stateDir: '/var/lib/fleetkey' });
+ */
 export function openKeyStore(kind: string, context: KeyStoreContext): KeyStore {
   const factory = Object.prototype.hasOwnProperty.call(KEY_STORE_KINDS, kind) ? KEY_STORE_KINDS[kind] : undefined;
   if (factory === undefined) {

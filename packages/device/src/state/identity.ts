@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { FleetkeyError, fromPem, fromPemAll, isDeviceId, parsePin, toPem, type KeyAlgorithm } from '@fleetkey/protocol';
 import { isKeyAlgorithm } from '../keystore/algorithms.js';
 import { isValidKeyLabel } from '../keystore/types.js';
-import { ensurePrivateDirectory, readIfExists, renameDurably, writeFileAtomic } from './atomic-file.js';
+import { ensurePrivateDirectory, readIfExists, renameDurably, writeFileAtomic } from '../durable-fs.js';
 
 export const IDENTITY_FILE = 'identity.json';
 export const CERT_FILE = 'cert.pem';
@@ -135,7 +135,12 @@ async function readCertificate(stateDir: string, expectedSha256: string): Promis
   throw notEnrolled('cert.pem is missing or is not the certificate identity.json names');
 }
 
-/** Loads and checks the identity in `stateDir`; DEVICE_NOT_ENROLLED when there is none. */
+/**
+ * Loads and checks the identity in `stateDir`; DEVICE_NOT_ENROLLED when there is none.
+ *
+ * @example
+ * const { identity, certificateDer, chainDers } = await loadIdentity('/var/lib/fleetkey');
+ */
 export async function loadIdentity(stateDir: string): Promise<StoredIdentity> {
   const identity = await readIdentityJson(stateDir);
   const certificateDer = await readCertificate(stateDir, identity.certificateSha256);

@@ -14,7 +14,13 @@ import { computePin, FleetkeyError, parsePin } from '@fleetkey/protocol';
 
 export const MAX_PINS = 8;
 
-/** An immutable, validated set of `sha256//…` pins. */
+/**
+ * An immutable, validated set of `sha256//…` pins.
+ *
+ * @example
+ * const pins = PinSet.parse(['sha256//current-root…', 'sha256//next-root…']);
+ * pins.hasSpki(rootSpkiDer); // true when the root's key is pinned
+ */
 export class PinSet {
   readonly #pins: ReadonlySet<string>;
 

@@ -90,7 +90,13 @@ function findIssuer(child: X509Certificate, candidates: readonly X509Certificate
   return issuers.find((c) => pins.matchesCertificate(c)) ?? issuers[0];
 }
 
-/** Builds and verifies the path from the leaf to a pinned certificate; throws PathError. */
+/**
+ * Builds and verifies the path from the leaf to a pinned certificate; throws PathError.
+ *
+ * @example
+ * const path = verifyPinnedPath({ presented: [leafDer, rootDer], pins, clock: systemClock, purpose: 'server' });
+ * path.anchor; // the pinned certificate
+ */
 export function verifyPinnedPath(input: PinnedPathInput): PinnedPath {
   const [leaf, ...rest] = parseAll(input.presented);
   if (leaf === undefined) throw new PathError('no certificate was presented');

@@ -15,6 +15,7 @@ import { constants, promises as fs } from 'node:fs';
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { FleetkeyError, type KeyAlgorithm } from '@fleetkey/protocol';
+import { syncDirectory } from '../../durable-fs.js';
 import { algorithmOfKey, generatePrivateKey, signWithKey } from '../algorithms.js';
 import { isValidKeyLabel, type KeyHandle, type KeyStore, type TlsKeyCapability, type TlsKeyOptions } from '../types.js';
 
@@ -57,7 +58,14 @@ class FileKeyHandle implements KeyHandle, TlsKeyCapability {
   }
 }
 
-/** Software keys in files. Fine for development and gateways without a chip; prefer pkcs11/tpm. */
+/**
+ * Software keys in files. Fine for development and gateways without a chip; prefer pkcs11/tpm.
+ *
+ * @example
+ * const store = new FileKeyStore({ directory: '/var/lib/fleetkey/keys' });
+ * const key = await store.create('device-1', 'p256');
+ * const signature = await key.sign(Buffer.from('data'));
+ */
 export class FileKeyStore implements KeyStore {
   readonly kind = 'file';
   readonly #directory: string;
@@ -132,15 +140,5 @@ export class FileKeyStore implements KeyStore {
     } finally {
       await file.close();
     }
-  }
-}
-
-/** fsync a directory so a rename or link in it survives power loss. */
-export async function syncDirectory(directory: string): Promise<void> {
-  const dir = await fs.open(directory, constants.O_RDONLY);
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }
