@@ -63,6 +63,9 @@ function clampTo(issuerNotAfter: Date, wanted: number): Date {
 }
 
 export async function createHubPki(options: HubPkiOptions): Promise<HubPki> {
+  if (options.orgName.length === 0 || options.orgName.length > 64) { // RFC 5280 ub-organization-name
+    throw new FleetkeyError('CONFIG_INVALID', { details: { field: 'orgName' } });
+  }
   const now = options.clock.now();
   const notBefore = new Date(now - BACKDATE_MS);
   const rootSigner = SoftwareSigner.generate(options.rootAlgorithm ?? 'p384');

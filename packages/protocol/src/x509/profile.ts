@@ -125,7 +125,8 @@ export interface TlsServerParams extends IssuerParams, Validity {
 /** A hub listener certificate. */
 export function tlsServerTemplate(params: TlsServerParams): CertificateTemplate {
   if (params.dnsNames.length + params.ips.length === 0) throw new DerError('TLS server needs a name');
-  const cn = params.commonName ?? params.dnsNames[0] ?? params.ips[0]!;
+  const first = params.dnsNames[0] ?? params.ips[0]!;
+  const cn = params.commonName ?? (first.length <= 64 ? first : 'fleetkey hub'); // ub-common-name 64
   return {
     serial: params.serial,
     issuerName: params.issuerName,
