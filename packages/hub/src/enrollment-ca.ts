@@ -4,7 +4,6 @@
  */
 import type { Clock, KeyAlgorithm } from '@fleetkey/protocol';
 import { CertificateAuthority, type IssuanceRecorder } from './ca/issuance.js';
-import { SoftwareSigner } from './ca/software-signer.js';
 import type { HubConfig } from './config/load.js';
 import type { HubPki } from './pki/bootstrap.js';
 import type { Store } from './storage/types.js';
@@ -37,8 +36,8 @@ export function storeRecorder(store: Store, clock: Clock): IssuanceRecorder {
 
 export function createEnrollmentCa(o: { pki: HubPki; store: Store; clock: Clock; config: HubConfig }): CertificateAuthority {
   return new CertificateAuthority({
-    signer: SoftwareSigner.fromPrivateKey(o.pki.deviceCa.key),
-    certificate: o.pki.deviceCa.certDer,
+    signer: o.pki.deviceCa.signer,
+    certificate: o.pki.deviceCa.certificate,
     recorder: storeRecorder(o.store, o.clock),
     clock: o.clock,
     policy: {

@@ -2,7 +2,6 @@
  * Composition of a running hub from its configuration: the only place that wires modules
  * together. Side effects (listening, signals) stay in the CLI's `hub start`.
  */
-import { X509Certificate } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { encodeCertsOnly, systemClock, toPem, type Clock } from '@fleetkey/protocol';
 import { LoginService, PasswordHasher, validateAccountsConfig } from './accounts/index.js';
@@ -67,12 +66,12 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     });
     const provisioning = new ProvisioningRegistry([
       new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
-      new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCa.cert], deviceValidityMs: validityMs }),
+      new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCaCert], deviceValidityMs: validityMs }),
     ]);
     const ca = createEnrollmentCa({ pki, store, clock, config });
-    const caCerts = encodeCertsOnly([pki.deviceCa.certDer, pki.root.certDer]);
+    const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
     const app = buildApp<VerifiedCsr>({
-      tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certDer) },
+      tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certificate) },
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes, version: HUB_VERSION,
       owner: { store, login, claimTokens },
       est: { ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
@@ -84,7 +83,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port } });
     logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
     return {
-      url: config.publicUrl, port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certDer),
+      url: config.publicUrl, port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
       recoveryKeyFile: pki.recoveryKeyFile, config, store,
       close: async () => {
         await app.close();
@@ -100,4 +99,3 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
 }
 
 export type { HubPki };
-export { X509Certificate };
