@@ -19,6 +19,7 @@ import { createEnrollmentCa } from './enrollment-ca.js';
 import type { VerifiedCsr } from './ca/issuance.js';
 
 export const HUB_VERSION = '0.1.0';
+const SESSION_SWEEP_MS = 10 * 60_000;
 
 export interface StartHubOptions {
   readonly config: HubConfig;
@@ -81,11 +82,17 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port } });
+    // Expired sessions are refused on use anyway; the sweep keeps the table small.
+    const sweep = setInterval(() => {
+      store.sessions.deleteExpired(clock.now()).catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
+    }, SESSION_SWEEP_MS);
+    sweep.unref();
     logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
     return {
       url: config.publicUrl, port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
       recoveryKeyFile: pki.recoveryKeyFile, config, store,
       close: async () => {
+        clearInterval(sweep);
         await app.close();
         await store.audit.append({ category: 'system', type: 'hub.stop', result: 'success', actor: 'operator', source: 'cli' });
         await store.close();
