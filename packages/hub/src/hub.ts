@@ -50,7 +50,7 @@ function accountsConfig(c: HubConfig) {
 export async function startHub(o: StartHubOptions): Promise<RunningHub> {
   let config = o.config;
   const clock = o.clock ?? systemClock;
-  const logger = o.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.token', '*.totp'] });
+  const logger = o.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.password', '*.token', '*.totp'] }, pino.destination(2));
   ensureDir(config.dataDir);
   const release = acquireLock(config.dataDir);
   try {
