@@ -1,0 +1,60 @@
+/**
+ * The EventBus seam: what must reach every hub process (revocations, commands, live telemetry,
+ * trust updates). In-process by default; a multi-node deployment puts Redis pub/sub or NATS
+ * behind the same interface — never a home-made cluster protocol. So nothing may assume that a
+ * device's MQTT session lives in the process that handles the owner's API call: the API
+ * publishes an event and whichever process holds the session acts on it.
+ *
+ * Invariants: handlers run asynchronously after `publish` resolves in-process delivery; a failing
+ * handler is isolated (logged by the bus owner) and never fails the publisher.
+ */
+
+export interface HubEvents {
+  /** A device was revoked: its live sessions must close now. */
+  'device.revoked': { readonly tenantId: string; readonly deviceId: string; readonly serials: readonly string[] };
+  /** A command for a device, to deliver on `devices/{id}/commands/{topic}`. */
+  'device.command': { readonly tenantId: string; readonly deviceId: string; readonly topic: string; readonly payload: Buffer };
+  /** A telemetry message was durably stored. */
+  'telemetry.stored': { readonly tenantId: string; readonly deviceId: string; readonly seq: number; readonly topic: string; readonly receivedAt: number; readonly payload: Buffer };
+}
+
+export type HubEventName = keyof HubEvents;
+export type Handler<K extends HubEventName> = (event: HubEvents[K]) => void | Promise<void>;
+
+export interface EventBus {
+  publish<K extends HubEventName>(name: K, event: HubEvents[K]): Promise<void>;
+  /** Returns the unsubscribe function. */
+  subscribe<K extends HubEventName>(name: K, handler: Handler<K>): () => void;
+}
+
+export class InProcessEventBus implements EventBus {
+  readonly #handlers = new Map<HubEventName, Set<Handler<HubEventName>>>();
+  readonly #onError: (err: unknown, name: HubEventName) => void;
+
+  constructor(onError: (err: unknown, name: HubEventName) => void = () => undefined) {
+    this.#onError = onError;
+  }
+
+  async publish<K extends HubEventName>(name: K, event: HubEvents[K]): Promise<void> {
+    const handlers = [...(this.#handlers.get(name) ?? [])] as Handler<K>[];
+    await Promise.all(
+      handlers.map(async (h) => {
+        try {
+          await h(event);
+        } catch (err) {
+          this.#onError(err, name);
+        }
+      }),
+    );
+  }
+
+  subscribe<K extends HubEventName>(name: K, handler: Handler<K>): () => void {
+    let set = this.#handlers.get(name);
+    if (set === undefined) {
+      set = new Set();
+      this.#handlers.set(name, set);
+    }
+    set.add(handler as unknown as Handler<HubEventName>);
+    return () => set.delete(handler as unknown as Handler<HubEventName>);
+  }
+}
