@@ -5,7 +5,7 @@
  * device's MQTT session lives in the process that handles the owner's API call: the API
  * publishes an event and whichever process holds the session acts on it.
  *
- * Invariants: handlers run asynchronously after `publish` resolves in-process delivery; a failing
+ * Invariants: `publish` resolves once every in-process handler has finished; a failing
  * handler is isolated (logged by the bus owner) and never fails the publisher.
  */
 
