@@ -18,6 +18,7 @@
  *   than `maxFailures` guesses in before the lock lands. (Across hub nodes the bound is
  *   `maxFailures` + nodes − 1.)
  */
+import { createHash } from 'node:crypto';
 import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import type { SecretSealer } from '../secrets/sealer.js';
 import type { Owner, Store } from '../storage/types.js';
@@ -103,7 +104,8 @@ export class LoginService {
     const raw = typeof request.email === 'string' ? request.email.trim().toLowerCase() : '';
     const attempt: Attempt = {
       email: normalizeEmail(raw),
-      accountKey: `account:${raw.slice(0, EMAIL_MAX_LENGTH + 1)}`,
+      // Hashed: the throttle table must not keep what was typed (it may be a misplaced password).
+      accountKey: `account:${createHash('sha256').update(raw.slice(0, EMAIL_MAX_LENGTH + 1)).digest('hex')}`,
       sourceKey: `source:${String(request.source).slice(0, 64)}`,
       request,
     };
@@ -162,9 +164,9 @@ export class LoginService {
       actor: 'anonymous',
       source: attempt.request.source,
       code: 'AUTH_LOCKED',
-      details: { reason, email: attempt.email ?? null },
+      details: { reason },
     });
-    this.#deps.log?.warn({ event: 'login', reason, email: attempt.email ?? null, source: attempt.request.source }, 'login refused: locked');
+    this.#deps.log?.warn({ event: 'login', reason, source: attempt.request.source }, 'login refused: locked');
     throw new FleetkeyError('AUTH_LOCKED', { cause: new Error(reason) });
   }
 
@@ -184,8 +186,10 @@ export class LoginService {
       source: attempt.request.source,
       tenantId: owner?.tenantId ?? null,
       code: 'AUTH_FAILED',
-      details: { reason, email: attempt.email ?? null, accountLocked: locked },
+      // Only a known account's email is recorded: what was typed for an unknown one may be a
+      // password entered in the wrong field.
+      details: { reason, email: owner?.email ?? null, accountLocked: locked },
     });
-    this.#deps.log?.warn({ event: 'login', reason, email: attempt.email ?? null, source: attempt.request.source }, 'login failed');
+    this.#deps.log?.warn({ event: 'login', reason, email: owner?.email ?? null, source: attempt.request.source }, 'login failed');
   }
 }
