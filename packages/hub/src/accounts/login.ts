@@ -28,6 +28,12 @@ import type { PasswordHasher } from './password.js';
 import { SessionManager, type AuthContext } from './session.js';
 import { acceptTotp } from './totp.js';
 
+/** Hashed: the throttle table must not keep what was typed (it may be a misplaced password). */
+export function accountThrottleKey(typedEmail: string): string {
+  const raw = typedEmail.trim().toLowerCase().slice(0, EMAIL_MAX_LENGTH + 1);
+  return `account:${createHash('sha256').update(raw).digest('hex')}`;
+}
+
 export interface LoginRequest {
   readonly email: string;
   readonly password: string;
@@ -104,8 +110,7 @@ export class LoginService {
     const raw = typeof request.email === 'string' ? request.email.trim().toLowerCase() : '';
     const attempt: Attempt = {
       email: normalizeEmail(raw),
-      // Hashed: the throttle table must not keep what was typed (it may be a misplaced password).
-      accountKey: `account:${createHash('sha256').update(raw.slice(0, EMAIL_MAX_LENGTH + 1)).digest('hex')}`,
+      accountKey: accountThrottleKey(raw),
       sourceKey: `source:${String(request.source).slice(0, 64)}`,
       request,
     };

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { auditOf, codeFor, makeAccounts, makeOwner, median, rejectsWith, type AccountsFixture, type TestOwner } from './accounts-fixture.js';
+import { accountThrottleKey } from '../../src/accounts/login.js';
 
 const MIN = 60_000;
 
@@ -30,7 +31,8 @@ test('lockout: after 5 failures the correct password is refused (AUTH_LOCKED), a
   fx.clock.advance(1);
   const { token } = await correct(fx, alice, '10.0.2.3')();
   assert.equal((await fx.login.authenticate(token)).ownerId, alice.ownerId);
-  assert.equal((await fx.store.throttle.get(`account:${alice.email}`, fx.clock.now())).failures, 0, 'success did not reset');
+  assert.equal((await fx.store.throttle.get(accountThrottleKey(alice.email), fx.clock.now())).failures, 0, 'success did not reset');
+  assert.ok(!accountThrottleKey(alice.email).includes(alice.email), 'throttle keys keep no typed email');
   await fx.store.close();
 });
 
