@@ -1,5 +1,11 @@
 /** CLI plumbing shared by every command: streams, coded errors, stdin lines. */
-import { ERROR_TABLE, toFleetkeyError, type FleetkeyError } from '@fleetkey/protocol';
+import { ERROR_TABLE, FleetkeyError, toFleetkeyError } from '@fleetkey/protocol';
+
+/** node:util parseArgs failures (unknown flag, missing value). */
+function isArgumentError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
 
 export interface CliIo {
   readonly stdout: NodeJS.WritableStream;
@@ -14,7 +20,9 @@ export function defaultIo(): CliIo {
 
 /** `error CODE: message` on stderr (and the details, which are safe by construction); exit code from the table. */
 export function reportError(io: CliIo, raw: unknown, json = false): number {
-  const err: FleetkeyError = toFleetkeyError(raw);
+  const err: FleetkeyError = isArgumentError(raw)
+    ? new FleetkeyError('VALIDATION_FAILED', { details: { field: 'arguments' } }) // the message may quote a secret argument
+    : toFleetkeyError(raw);
   if (json) io.stderr.write(JSON.stringify({ error: err.toJSON() }) + '\n');
   else {
     const details = err.details ? ' ' + Object.entries(err.details).map(([k, v]) => `${k}=${String(v)}`).join(' ') : '';

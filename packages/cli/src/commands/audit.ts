@@ -8,7 +8,8 @@ export async function auditCommand(argv: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'verify') throw new FleetkeyError('VALIDATION_FAILED', { details: { command: `audit ${sub ?? ''}`.trim() } });
   const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-  const config = loadConfig({ 'data-dir': values['data-dir'] ?? io.env.FLEETKEY_DATA_DIR }, {});
+  // The environment applies too (FLEETKEY_MASTER_KEY_FILE may have moved the master key).
+  const config = loadConfig(values['data-dir'] === undefined ? {} : { 'data-dir': values['data-dir'] }, io.env);
   const admin = await openAdminContext(config);
   try {
     const v = await admin.store.audit.verify();

@@ -15,7 +15,8 @@ export async function ownerCommand(argv: string[], io: CliIo): Promise<number> {
   });
   if (values.org === undefined) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'org' } });
   if (values.email === undefined) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'email' } });
-  const config = loadConfig({ 'data-dir': values['data-dir'] ?? io.env.FLEETKEY_DATA_DIR }, {});
+  // The environment applies too (FLEETKEY_MASTER_KEY_FILE may have moved the master key).
+  const config = loadConfig(values['data-dir'] === undefined ? {} : { 'data-dir': values['data-dir'] }, io.env);
   if (isTty(io.stderr)) io.stderr.write('Password (read from stdin): ');
   const [password = ''] = await readLines(io.stdin, 1);
   const admin = await openAdminContext(config);
