@@ -93,6 +93,7 @@ export function registerEstRoutes<P extends PreparedCsr>(app: FastifyInstance, d
   app.get('/.well-known/est/csrattrs', async (_request, reply) => reply.code(204).send());
 
   const enroll = (operation: EnrollmentRequest['operation']) => async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+    requirePkcs10(request);
     const credential = credentialFor(operation, request);
     const csr = await deps.ca.prepare(decodeBase64Body(request.body));
     const grant = await deps.provisioning.authorize({ credential, source: request.ip, csrSpkiSha256: csr.spkiSha256Hex, operation });
@@ -102,6 +103,15 @@ export function registerEstRoutes<P extends PreparedCsr>(app: FastifyInstance, d
 
   app.post('/.well-known/est/simpleenroll', enroll('simpleenroll'));
   app.post('/.well-known/est/simplereenroll', enroll('simplereenroll'));
+}
+
+/**
+ * RFC 7030 §4.2.1: the request is `application/pkcs10`. fastify also parses JSON and text/plain,
+ * so without this a text/plain body would be enrolled (and a JSON one misreported as a bad CSR).
+ */
+function requirePkcs10(request: FastifyRequest): void {
+  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mediaType !== 'application/pkcs10') throw new FleetkeyError('UNSUPPORTED_MEDIA_TYPE');
 }
 
 function credentialFor(operation: EnrollmentRequest['operation'], request: FastifyRequest): EnrollmentCredential {

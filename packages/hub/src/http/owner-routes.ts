@@ -46,6 +46,8 @@ function deviceView(d: Device, cert: CertificateRecord | undefined): Record<stri
 
 export function registerOwnerRoutes(app: FastifyInstance, deps: OwnerRouteDeps): void {
   const { store, login, claimTokens } = deps;
+  // An `onRequest` hook: the bearer is checked before the body is parsed or validated, so an
+  // unauthenticated caller gets AUTH_REQUIRED and never a validation answer about the schema.
   const requireOwner = async (request: FastifyRequest): Promise<void> => {
     request.owner = await login.authenticate(request.headers.authorization);
   };
@@ -57,27 +59,27 @@ export function registerOwnerRoutes(app: FastifyInstance, deps: OwnerRouteDeps):
     return reply.code(201).header('Cache-Control', 'no-store').send({ token: session.token, expiresAt: iso(session.expiresAt) });
   });
 
-  app.delete('/api/v1/sessions/current', { preHandler: requireOwner }, async (request, reply) => {
+  app.delete('/api/v1/sessions/current', { onRequest: requireOwner }, async (request, reply) => {
     await login.logout(request.headers.authorization, request.ip);
     return reply.code(204).send();
   });
 
-  app.post('/api/v1/claim-tokens', { preHandler: requireOwner, schema: { body: schemas.createClaimTokenBody, response: { 201: schemas.createdClaimToken, ...err } } }, async (request, reply) => {
+  app.post('/api/v1/claim-tokens', { onRequest: requireOwner, schema: { body: schemas.createClaimTokenBody, response: { 201: schemas.createdClaimToken, ...err } } }, async (request, reply) => {
     const body = (request.body ?? {}) as { ttlSeconds?: number; maxUses?: number; label?: string };
     const created = await claimTokens.create(ownerContext(request), body);
     return reply.code(201).header('Cache-Control', 'no-store').send(created);
   });
 
-  app.get('/api/v1/claim-tokens', { preHandler: requireOwner, schema: { response: { 200: { type: 'object', properties: { items: { type: 'array', items: schemas.claimToken } } }, ...err } } }, async (request) => ({
+  app.get('/api/v1/claim-tokens', { onRequest: requireOwner, schema: { response: { 200: { type: 'object', properties: { items: { type: 'array', items: schemas.claimToken } } }, ...err } } }, async (request) => ({
     items: await claimTokens.list(ownerContext(request)),
   }));
 
-  app.delete('/api/v1/claim-tokens/:id', { preHandler: requireOwner, schema: { params: schemas.idParam } }, async (request, reply) => {
+  app.delete('/api/v1/claim-tokens/:id', { onRequest: requireOwner, schema: { params: schemas.idParam } }, async (request, reply) => {
     await claimTokens.revoke(ownerContext(request), (request.params as { id: string }).id);
     return reply.code(204).send();
   });
 
-  app.get('/api/v1/devices', { preHandler: requireOwner, schema: { querystring: schemas.listQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: schemas.device }, next: { type: ['string', 'null'] } } }, ...err } } }, async (request) => {
+  app.get('/api/v1/devices', { onRequest: requireOwner, schema: { querystring: schemas.listQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: schemas.device }, next: { type: ['string', 'null'] } } }, ...err } } }, async (request) => {
     const q = request.query as { limit?: number; after?: string };
     const limit = q.limit ?? 100;
     const devices = await store.devices.list(ownerContext(request).tenantId, { limit, ...(q.after ? { after: q.after } : {}) });
@@ -85,7 +87,7 @@ export function registerOwnerRoutes(app: FastifyInstance, deps: OwnerRouteDeps):
     return { items, next: devices.length === limit ? (devices.at(-1)?.id ?? null) : null };
   });
 
-  app.get('/api/v1/devices/:id', { preHandler: requireOwner, schema: { params: schemas.idParam, response: { 200: schemas.device, ...err } } }, async (request) => {
+  app.get('/api/v1/devices/:id', { onRequest: requireOwner, schema: { params: schemas.idParam, response: { 200: schemas.device, ...err } } }, async (request) => {
     const device = await store.devices.get(ownerContext(request).tenantId, (request.params as { id: string }).id);
     if (device === undefined) throw new FleetkeyError('NOT_FOUND');
     return deviceView(device, await currentCert(store, device));
