@@ -73,7 +73,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
     const app = buildApp<VerifiedCsr>({
       tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certificate) },
-      logger, maxJsonBodyBytes: config.maxJsonBodyBytes, version: HUB_VERSION,
+      logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
       owner: { store, login, claimTokens },
       est: { ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });

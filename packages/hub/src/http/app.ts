@@ -5,6 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { FleetkeyError } from '@fleetkey/protocol';
 import { installErrorHandlers } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { registerOwnerRoutes, type OwnerRouteDeps } from './owner-routes.js';
@@ -24,7 +25,6 @@ export interface AppDeps<P extends PreparedCsr> {
   readonly maxJsonBodyBytes: number;
   readonly owner: OwnerRouteDeps;
   readonly est: EstDeps<P>;
-  readonly version: string;
 }
 
 export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
@@ -47,6 +47,12 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Requests that fail HTTP parsing still get the one error shape (checklist row 30).
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable) return socket.destroy(err);
+      const body = JSON.stringify({ error: new FleetkeyError('BAD_REQUEST').toJSON() });
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     genReqId: () => crypto.randomUUID(),
   }) as unknown as FastifyInstance;
@@ -56,7 +62,8 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
     return payload;
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  const openapi = openApiDocument(deps.version);
+  // The API version, not the software version: nothing discloses the build before login (row 41).
+  const openapi = openApiDocument('1');
   app.get('/api/v1/openapi.json', async () => openapi);
   registerOwnerRoutes(app, deps.owner);
   registerEstRoutes(app, deps.est);
