@@ -17,6 +17,9 @@ import { openSqliteStore } from './storage/sqlite/index.js';
 import type { Store } from './storage/types.js';
 import { createEnrollmentCa } from './enrollment-ca.js';
 import type { VerifiedCsr } from './ca/issuance.js';
+import { InProcessEventBus, type EventBus } from './events/bus.js';
+import { StoringTelemetrySink } from './telemetry/sink.js';
+import type { TelemetrySink } from './telemetry/types.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -37,6 +40,10 @@ export interface RunningHub {
   readonly recoveryKeyFile: string | undefined;
   readonly config: HubConfig;
   readonly store: Store;
+  /** The in-process EventBus (revocations, commands, live telemetry). */
+  readonly bus: EventBus;
+  /** Durable telemetry ingest; the MQTT broker calls `accept` (telemetry/types.ts). */
+  readonly telemetry: TelemetrySink;
   close(): Promise<void>;
 }
 
@@ -70,11 +77,17 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCaCert], deviceValidityMs: validityMs }),
     ]);
     const ca = createEnrollmentCa({ pki, store, clock, config });
+    const bus = new InProcessEventBus((err, name) => logger.warn({ err, event: name }, 'event handler failed'));
+    const telemetry = new StoringTelemetrySink({
+      store, bus, onPublishError: (err) => logger.warn({ err }, 'telemetry.stored publish failed'),
+      limits: { maxPayloadBytes: config.telemetryMaxPayloadBytes, dupWindowMs: config.telemetryDupWindowSeconds * 1000 },
+    });
     const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
     const app = buildApp<VerifiedCsr>({
       tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certificate) },
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
       owner: { store, login, claimTokens },
+      telemetry: { store, login, bus, clock, commandMaxPayloadBytes: config.commandMaxPayloadBytes, sseHeartbeatMs: config.sseHeartbeatSeconds * 1000 },
       est: { ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
     await app.listen({ host: config.host, port: config.apiPort });
@@ -90,7 +103,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
     return {
       url: config.publicUrl, port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
-      recoveryKeyFile: pki.recoveryKeyFile, config, store,
+      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry,
       close: async () => {
         clearInterval(sweep);
         await app.close();

@@ -3,3 +3,4 @@ export * from './clock.js';
 export * from './claim-uri.js';
 export * from './der/index.js';
 export * from './x509/index.js';
+export * from './telemetry-envelope.js';

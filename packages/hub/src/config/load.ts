@@ -32,6 +32,10 @@ export interface HubConfig {
   readonly sessionIdleSeconds: number;
   readonly maxJsonBodyBytes: number;
   readonly maxCsrBytes: number;
+  readonly telemetryMaxPayloadBytes: number;
+  readonly telemetryDupWindowSeconds: number;
+  readonly commandMaxPayloadBytes: number;
+  readonly sseHeartbeatSeconds: number;
   readonly masterKeyFile: string;
   readonly logLevel: string;
 }

@@ -45,6 +45,10 @@ export const CONFIG_SPEC: readonly SettingSpec[] = [
   { key: 'sessionIdleSeconds', env: 'FLEETKEY_SESSION_IDLE', type: 'int', default: '1800', min: 60, max: 86400, unit: 'seconds', description: 'Owner session idle timeout.' },
   { key: 'maxJsonBodyBytes', env: 'FLEETKEY_MAX_JSON_BODY', type: 'int', default: '65536', min: 1024, max: 10485760, unit: 'bytes', description: 'Largest JSON request body.' },
   { key: 'maxCsrBytes', env: 'FLEETKEY_MAX_CSR_BYTES', type: 'int', default: '16384', min: 1024, max: 1048576, unit: 'bytes', description: 'Largest EST request body (base64 PKCS#10).' },
+  { key: 'telemetryMaxPayloadBytes', env: 'FLEETKEY_TELEMETRY_MAX_PAYLOAD', type: 'int', default: '65536', min: 16, max: 1048576, unit: 'bytes', description: 'Largest telemetry payload stored (after the fleetkey envelope is removed); larger messages are refused with BODY_TOO_LARGE and not acknowledged.' },
+  { key: 'telemetryDupWindowSeconds', env: 'FLEETKEY_TELEMETRY_DUP_WINDOW', type: 'int', default: '600', min: 1, max: 86400, unit: 'seconds', description: 'A PUBLISH with DUP set and no envelope is a duplicate when the same device stored the same topic and payload within this window (ADR 0010).' },
+  { key: 'commandMaxPayloadBytes', env: 'FLEETKEY_COMMAND_MAX_PAYLOAD', type: 'int', default: '16384', min: 16, max: 262144, unit: 'bytes', description: 'Largest command payload accepted by POST /api/v1/devices/{id}/commands (decoded bytes).' },
+  { key: 'sseHeartbeatSeconds', env: 'FLEETKEY_SSE_HEARTBEAT', type: 'int', default: '15', min: 1, max: 300, unit: 'seconds', description: 'Interval of heartbeat comments on telemetry streams; the session is re-checked at each one.' },
   { key: 'masterKeyFile', env: 'FLEETKEY_MASTER_KEY_FILE', type: 'string', default: '', description: 'File holding the 32-byte key that seals hub private keys and TOTP seeds; default `<dataDir>/secrets/master.key`. Keep it on another volume in production.' },
   { key: 'logLevel', env: 'FLEETKEY_LOG_LEVEL', flag: 'log-level', type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], description: 'Log level (JSON lines on stderr).' },
 ];

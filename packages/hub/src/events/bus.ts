@@ -15,7 +15,11 @@ export interface HubEvents {
   /** A command for a device, to deliver on `devices/{id}/commands/{topic}`. */
   'device.command': { readonly tenantId: string; readonly deviceId: string; readonly topic: string; readonly payload: Buffer };
   /** A telemetry message was durably stored. */
-  'telemetry.stored': { readonly tenantId: string; readonly deviceId: string; readonly seq: number; readonly topic: string; readonly receivedAt: number; readonly payload: Buffer };
+  'telemetry.stored': {
+    readonly tenantId: string; readonly deviceId: string; readonly seq: number; readonly topic: string; readonly receivedAt: number; readonly payload: Buffer;
+    /** Optional extras for live views (telemetry/live-stream.ts). */
+    readonly qos?: 0 | 1; readonly messageId?: string | null;
+  };
 }
 
 export type HubEventName = keyof HubEvents;

@@ -9,6 +9,7 @@ import { FleetkeyError } from '@fleetkey/protocol';
 import { installErrorHandlers } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { registerOwnerRoutes, type OwnerRouteDeps } from './owner-routes.js';
+import { registerTelemetryRoutes, type TelemetryRouteDeps } from './telemetry-routes.js';
 import { registerEstRoutes, type EstDeps, type PreparedCsr } from '../est/routes.js';
 
 export interface HttpTls {
@@ -24,6 +25,8 @@ export interface AppDeps<P extends PreparedCsr> {
   readonly logger: Logger;
   readonly maxJsonBodyBytes: number;
   readonly owner: OwnerRouteDeps;
+  /** Telemetry, live stream and commands (absent in tools that serve no devices). */
+  readonly telemetry?: TelemetryRouteDeps;
   readonly est: EstDeps<P>;
 }
 
@@ -66,6 +69,7 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
   const openapi = openApiDocument('1');
   app.get('/api/v1/openapi.json', async () => openapi);
   registerOwnerRoutes(app, deps.owner);
+  if (deps.telemetry !== undefined) registerTelemetryRoutes(app, deps.telemetry);
   registerEstRoutes(app, deps.est);
   return app;
 }

@@ -10,6 +10,7 @@ const errors = {
 };
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const pkcs7 = { description: 'certs-only PKCS#7, base64 (RFC 7030 §4.1.3)', content: { 'application/pkcs7-mime': { schema: { type: 'string' } } } };
+const query = (schema: { properties: Record<string, unknown> }) => Object.entries(schema.properties).map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
 const idParam = [{ name: 'id', in: 'path', required: true, schema: schemas.idParam.properties.id }];
 
 export function openApiDocument(version: string): Record<string, unknown> {
@@ -33,6 +34,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/v1/claim-tokens/{id}': { delete: { summary: 'Revoke a claim token', security: bearer, parameters: idParam, responses: { '204': { description: 'Revoked' }, ...errors } } },
       '/api/v1/devices': { get: { summary: "The organisation's devices", security: bearer, responses: { '200': { description: 'Devices', ...json({ type: 'object', properties: { items: { type: 'array', items: schemas.device }, next: { type: ['string', 'null'] } } }) }, ...errors } } },
       '/api/v1/devices/{id}': { get: { summary: 'One device of the organisation', security: bearer, parameters: idParam, responses: { '200': { description: 'Device', ...json(schemas.device) }, ...errors } } },
+      '/api/v1/devices/{id}/telemetry': { get: { summary: "A device's stored telemetry, oldest first, paged (docs/telemetry.md)", security: bearer, parameters: [...idParam, ...query(schemas.telemetryQuery)], responses: { '200': { description: 'Messages; `next` is the cursor of the following page or null', ...json({ type: 'object', properties: { items: { type: 'array', items: schemas.telemetryMessage }, next: { type: ['string', 'null'] } } }) }, ...errors } } },
+      '/api/v1/devices/{id}/telemetry/stream': { get: { summary: 'Live telemetry as server-sent events (`event: telemetry`, `id` = seq; `Last-Event-ID` replays)', security: bearer, parameters: idParam, responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors } } },
+      '/api/v1/devices/{id}/commands': { post: { summary: 'Send a command to devices/{id}/commands/{topic} (not queued: delivered to a live session)', security: bearer, parameters: idParam, requestBody: json(schemas.commandBody), responses: { '202': { description: 'Accepted', ...json(schemas.commandAccepted) }, ...errors } } },
       '/.well-known/est/cacerts': { get: { summary: 'EST CA certificates', responses: { '200': pkcs7 } } },
       '/.well-known/est/csrattrs': { get: { summary: 'EST CSR attributes', responses: { '204': { description: 'No particular attributes' } } } },
       '/.well-known/est/simpleenroll': { post: { summary: 'EST enrollment with a claim token', security: [{ claimToken: [] }], requestBody: { content: { 'application/pkcs10': { schema: { type: 'string', description: 'base64 PKCS#10' } } } }, responses: { '200': pkcs7, ...errors } } },

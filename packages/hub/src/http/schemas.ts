@@ -104,4 +104,42 @@ export const schemas = {
       after: { type: 'string', maxLength: 80, pattern: '^[A-Za-z0-9_-]*$' },
     },
   },
+  telemetryQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      since: { type: 'string', maxLength: 40, description: 'ISO 8601 date-time with offset; received at or after (inclusive)' },
+      until: { type: 'string', maxLength: 40, description: 'ISO 8601 date-time with offset; received before (exclusive)' },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+      cursor: { type: 'string', maxLength: 32, pattern: '^[A-Za-z0-9_-]+$', description: 'Opaque: `next` of the previous page (repeat the same since/until)' },
+    },
+  },
+  telemetryMessage: {
+    type: 'object',
+    required: ['seq', 'topic', 'receivedAt', 'qos', 'messageId', 'payload'],
+    properties: {
+      seq: { type: 'integer' },
+      topic: { type: 'string' },
+      receivedAt: { type: 'string', format: 'date-time' },
+      qos: { type: 'integer', enum: [0, 1] },
+      messageId: { type: ['string', 'null'], description: 'The SDK message id (fleetkey envelope), else null' },
+      payload: { type: 'string', contentEncoding: 'base64', description: 'The payload bytes, base64' },
+      json: { description: 'The payload parsed, present only when it is a JSON object or array' },
+    },
+  },
+  commandBody: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['topic'],
+    properties: {
+      topic: { type: 'string', maxLength: 520, pattern: '^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,7}$', description: 'Delivered on devices/{id}/commands/{topic}' },
+      payload: { type: 'string', description: 'UTF-8 text payload (exactly one of payload, payloadBase64)' },
+      payloadBase64: { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'Binary payload, base64' },
+    },
+  },
+  commandAccepted: {
+    type: 'object',
+    required: ['id', 'topic', 'acceptedAt'],
+    properties: { id: { type: 'string' }, topic: { type: 'string' }, acceptedAt: { type: 'string', format: 'date-time' } },
+  },
 } as const;

@@ -220,6 +220,52 @@ export interface MetaRepo {
   setIfAbsent(key: string, value: string): Promise<string>;
 }
 
+export interface TelemetryRecord {
+  /** Store-wide, strictly increasing (AUTOINCREMENT: never reused). */
+  readonly seq: number;
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly topic: string;
+  /** The application payload (envelope removed), opaque bytes. */
+  readonly payload: Buffer;
+  /** The payload text when it is a valid UTF-8 JSON object or array, else null. */
+  readonly payloadJson: string | null;
+  readonly qos: 0 | 1;
+  readonly receivedAt: number;
+  /** `id:<messageId>` for enveloped messages, else null. */
+  readonly dedupKey: string | null;
+}
+
+export interface NewTelemetry extends Omit<TelemetryRecord, 'seq'> {
+  /** `contentHash(topic, payload)` of telemetry/dedup.ts, kept for DUP matching. */
+  readonly contentHash: Buffer;
+  /** When set: a duplicate if this device stored the same content hash at or after this time. */
+  readonly contentDedupSince: number | null;
+}
+
+export interface TelemetryQuery {
+  /** Rows with seq greater than this (the cursor). */
+  readonly afterSeq?: number;
+  /** received_at >= since (inclusive). */
+  readonly since?: number;
+  /** received_at < until (exclusive). */
+  readonly until?: number;
+  /** 1..1000. */
+  readonly limit: number;
+}
+
+export interface TelemetryRepo {
+  /**
+   * Stores one message durably, or reports the already stored copy: `duplicate` with the
+   * original's seq when `dedupKey` exists for the device, or `contentDedupSince` matches.
+   * Of N concurrent inserts of one message exactly one stores it.
+   */
+  insert(message: NewTelemetry): Promise<{ readonly seq: number; readonly duplicate: boolean }>;
+  /** Oldest first (by seq); scoped to tenant and device. */
+  list(tenantId: string, deviceId: string, query: TelemetryQuery): Promise<TelemetryRecord[]>;
+  count(tenantId: string, deviceId: string): Promise<number>;
+}
+
 export interface Store {
   readonly engine: string;
   readonly tenants: TenantRepo;
@@ -230,5 +276,6 @@ export interface Store {
   readonly devices: DeviceRepo;
   readonly audit: AuditRepo;
   readonly meta: MetaRepo;
+  readonly telemetry: TelemetryRepo;
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { claimTokenRepo } from './claim-tokens.js';
 import { SqliteContext } from './context.js';
 import { deviceRepo } from './devices.js';
 import { MIGRATIONS } from './schema.js';
+import { telemetryRepo } from './telemetry.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for the fast test tier. */
@@ -47,6 +48,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     devices: deviceRepo(ctx),
     audit: auditRepo(ctx),
     meta: metaRepo(ctx),
+    telemetry: telemetryRepo(ctx),
     close: async () => {
       ctx.writer.flush();
       db.close();

@@ -104,4 +104,23 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
   `,
+  // Telemetry (ADR 0010). seq AUTOINCREMENT so a cursor never points at a reused seq.
+  `
+  CREATE TABLE telemetry (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    payload_json TEXT,
+    qos INTEGER NOT NULL CHECK (qos IN (0, 1)),
+    received_at INTEGER NOT NULL,
+    dedup_key TEXT,
+    content_hash BLOB NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX telemetry_dedup ON telemetry(device_id, dedup_key) WHERE dedup_key IS NOT NULL;
+  CREATE INDEX telemetry_device_seq ON telemetry(device_id, seq);
+  CREATE INDEX telemetry_device_time ON telemetry(device_id, received_at);
+  CREATE INDEX telemetry_content ON telemetry(device_id, content_hash);
+  `,
 ];

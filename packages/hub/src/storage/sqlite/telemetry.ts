@@ -1,0 +1,77 @@
+/**
+ * Telemetry rows (SQLite engine). See `TelemetryRepo` in ../types.ts.
+ *
+ * Invariants:
+ * - `insert` runs through the group-commit writer: it resolves after the durable COMMIT that
+ *   contains the row, and thousands of concurrent inserts share one fsync (ADR 0005).
+ * - Dedup check and insert run in one synchronous write function on the single writer
+ *   connection, so concurrent copies of one message can never both be stored: a key conflict is
+ *   decided by the UNIQUE(device_id, dedup_key) index, a content match by a lookup inside the
+ *   same savepoint (ADR 0010).
+ * - Every query is scoped by tenant and device; another tenant's rows are invisible.
+ * - No foreign key to `devices`: the broker only passes authenticated devices, and the ingest
+ *   path stays one index probe lighter. Device rows are never deleted today.
+ */
+import type { SqliteContext } from './context.js';
+import type { NewTelemetry, TelemetryQuery, TelemetryRecord, TelemetryRepo } from '../types.js';
+import type { Row } from './rows.js';
+
+const MAX_LIMIT = 1000;
+
+const INSERT = `INSERT INTO telemetry (tenant_id, device_id, topic, payload, payload_json, qos, received_at, dedup_key, content_hash)
+  VALUES (?,?,?,?,?,?,?,?,?)
+  ON CONFLICT (device_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+  RETURNING seq`;
+const BY_KEY = 'SELECT seq FROM telemetry WHERE device_id = ? AND dedup_key = ?';
+const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND content_hash = ? AND received_at >= ?
+  ORDER BY seq DESC LIMIT 1`;
+
+function toTelemetry(r: Row): TelemetryRecord {
+  return {
+    seq: Number(r.seq),
+    tenantId: String(r.tenant_id),
+    deviceId: String(r.device_id),
+    topic: String(r.topic),
+    payload: Buffer.from(r.payload as Uint8Array),
+    payloadJson: r.payload_json === null || r.payload_json === undefined ? null : String(r.payload_json),
+    qos: Number(r.qos) === 1 ? 1 : 0,
+    receivedAt: Number(r.received_at),
+    dedupKey: r.dedup_key === null || r.dedup_key === undefined ? null : String(r.dedup_key),
+  };
+}
+
+/** The synchronous body of one insert: dedup decision and row, inside the caller's savepoint. */
+function insertOne(ctx: SqliteContext, m: NewTelemetry): { seq: number; duplicate: boolean } {
+  if (m.contentDedupSince !== null) {
+    const same = ctx.get(BY_CONTENT, m.deviceId, m.contentHash, m.contentDedupSince);
+    if (same !== undefined) return { seq: Number(same.seq), duplicate: true };
+  }
+  const inserted = ctx.get(
+    INSERT, m.tenantId, m.deviceId, m.topic, m.payload, m.payloadJson, m.qos, m.receivedAt, m.dedupKey, m.contentHash,
+  );
+  if (inserted !== undefined) return { seq: Number(inserted.seq), duplicate: false };
+  // ON CONFLICT DO NOTHING returned no row: the key exists (m.dedupKey is not null here).
+  const original = ctx.get(BY_KEY, m.deviceId, m.dedupKey);
+  if (original === undefined) throw new Error('telemetry insert neither stored nor conflicted');
+  return { seq: Number(original.seq), duplicate: true };
+}
+
+function listRows(ctx: SqliteContext, tenantId: string, deviceId: string, q: TelemetryQuery): TelemetryRecord[] {
+  const limit = Math.min(Math.max(q.limit, 1), MAX_LIMIT);
+  return ctx
+    .all(
+      `SELECT * FROM telemetry WHERE tenant_id = ? AND device_id = ? AND seq > ? AND received_at >= ? AND received_at < ?
+       ORDER BY seq LIMIT ?`,
+      tenantId, deviceId, q.afterSeq ?? 0, q.since ?? 0, q.until ?? Number.MAX_SAFE_INTEGER, limit,
+    )
+    .map(toTelemetry);
+}
+
+export function telemetryRepo(ctx: SqliteContext): TelemetryRepo {
+  return {
+    insert: (m) => ctx.write(() => insertOne(ctx, m)),
+    list: async (tenantId, deviceId, q) => listRows(ctx, tenantId, deviceId, q),
+    count: async (tenantId, deviceId) =>
+      Number(ctx.get('SELECT count(*) AS n FROM telemetry WHERE tenant_id = ? AND device_id = ?', tenantId, deviceId)?.n ?? 0),
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Deduplication keys for inbound telemetry (docs/adr/0010-telemetry-dedup.md). Pure: no I/O.
+ *
+ * MQTT 3.1.1 gives a QoS 1 message no identity beyond its Packet Identifier, which is reused and
+ * is only meaningful within one session [MQTT-2.3.1-2]; a redelivery after reconnect is a new
+ * PUBLISH. So the identity must travel in the payload:
+ *
+ * - **fleetkey envelope** (what the SDK sends): the payload starts with the ASCII bytes
+ *   `FK1 `, then a message id of 16–64 characters `[A-Za-z0-9_-]` (a UUID or ULID), then one LF,
+ *   then the application body (any bytes, possibly empty). Key `id:<messageId>`: every copy of
+ *   that message from that device is stored once, forever, whatever the DUP flag says.
+ * - **no envelope, DUP set** (a client resending an unacknowledged PUBLISH, MQTT 3.1.1 §4.4):
+ *   key `dup:<hex of contentHash>`; the store treats it as a duplicate when the same device stored
+ *   the same topic and bytes within the dedup window (the original had DUP=0 and no key).
+ * - **no envelope, DUP clear**: `null`, never deduplicated — two identical readings are two rows.
+ *
+ * Invariants:
+ * - A payload that starts with `FK1 ` but is not a well-formed envelope is opaque bytes, stored
+ *   as sent, and never deduplicated by id.
+ * - The key depends only on (topic, payload, dup): the same inputs always give the same key.
+ */
+import { createHash } from 'node:crypto';
+import { parseEnvelope } from '@fleetkey/protocol';
+
+export { ENVELOPE_MAGIC, parseEnvelope, wrapEnvelope, type Envelope } from '@fleetkey/protocol';
+
+/** SHA-256 over (topic ‖ 0x00 ‖ payload), truncated to 128 bits: identifies identical messages. */
+export function contentHash(topic: string, payload: Buffer): Buffer {
+  return createHash('sha256').update(topic, 'utf8').update(Buffer.of(0)).update(payload).digest().subarray(0, 16);
+}
+
+/**
+ * The dedup key of one PUBLISH, as the broker passes it in `InboundTelemetry.dedupKey`.
+ *
+ * @example
+ * const key = dedupKeyFor(packet.topic, packet.payload, packet.dup); // 'id:…', 'dup:…' or null
+ */
+export function dedupKeyFor(topic: string, payload: Buffer, dup: boolean): string | null {
+  const envelope = parseEnvelope(payload);
+  if (envelope !== undefined) return `id:${envelope.messageId}`;
+  return dup ? `dup:${contentHash(topic, payload).toString('hex')}` : null;
+}
+
+/** The SDK message id a key was derived from, if any (for the API's `messageId`). */
+export function messageIdOfKey(key: string | null): string | null {
+  return key !== null && key.startsWith('id:') ? key.slice(3) : null;
+}
