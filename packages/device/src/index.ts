@@ -1,5 +1,6 @@
 /**
- * @fleetkey/device — the device SDK: key stores, pinned hub trust, EST enrollment, identity state.
+ * @fleetkey/device — the device SDK: key stores, pinned hub trust, EST enrollment, identity state,
+ * MQTT over pinned mutual TLS with a durable outbox.
  * See docs/device-sdk.md. Nothing here has side effects on import.
  */
 export { enroll, type EnrollOptions, type IdentitySummary } from './api/enroll.js';
@@ -20,3 +21,10 @@ export { MAX_RESPONSE_BYTES, requestOverSocket, type HttpRequest, type HttpRespo
 export { errorFromResponse } from './enroll/est-wire.js';
 
 export { loadIdentity, type DeviceIdentity, type StoredIdentity } from './state/identity.js';
+
+export { connect, DEFAULT_MQTT_PORT, type ConnectOptions } from './mqtt/connect.js';
+export { DeviceClient, type DeviceClientEvents, type PublishResult } from './mqtt/client.js';
+export { Backoff, systemTimers, type BackoffOptions, type Timers } from './mqtt/backoff.js';
+export { classifyFailure, type ConnectFailure } from './mqtt/refusal.js';
+export { checkPublishTopic, commandsFilter, telemetryTopic, TRUST_TOPIC, type DeviceCommand } from './mqtt/topics.js';
+export { FileOutbox, outboxDirectory, type OutboxOptions, type OutboxStats, type OverflowPolicy, type QueuedMessage } from './outbox/outbox.js';

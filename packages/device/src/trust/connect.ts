@@ -16,7 +16,7 @@
  *   never OpenSSL's default trust, and checkServerIdentity is not relied upon.
  */
 import { isIP } from 'node:net';
-import { connect, type ConnectionOptions, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type DetailedPeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import { FleetkeyError, systemClock, type Clock } from '@fleetkey/protocol';
 import type { TlsKeyOptions } from '../keystore/types.js';
 import { PathError, verifyPinnedPath, type PinnedPath } from './pinned-path.js';
@@ -33,6 +33,10 @@ export interface ConnectPinnedOptions {
   readonly clientKey?: TlsKeyOptions;
   /** …and its certificate PEM (optionally followed by the device CA). */
   readonly clientCert?: string | Buffer;
+  /** A client context built once per identity (ADR 0008); replaces clientKey/clientCert. */
+  readonly secureContext?: SecureContext;
+  /** ALPN protocol ids (RFC 7301); default `http/1.1`, MQTT uses `mqtt`. */
+  readonly alpnProtocols?: readonly string[];
   /** Issuer certificates the device already holds (chain.pem), in case the hub omits them. */
   readonly knownCertificates?: readonly Uint8Array[];
   readonly timeoutMs?: number;
@@ -60,9 +64,9 @@ function tlsOptions(options: ConnectPinnedOptions): ConnectionOptions {
     ...(isIP(options.host) === 0 ? { servername: options.host } : {}),
     rejectUnauthorized: false, // our pin check below is the only trust decision
     minVersion: 'TLSv1.2',
-    ALPNProtocols: ['http/1.1'],
-    ...(options.clientKey ?? {}),
-    ...(options.clientCert === undefined ? {} : { cert: options.clientCert }),
+    ALPNProtocols: [...(options.alpnProtocols ?? ['http/1.1'])],
+    ...(options.secureContext === undefined ? (options.clientKey ?? {}) : { secureContext: options.secureContext }),
+    ...(options.clientCert === undefined || options.secureContext !== undefined ? {} : { cert: options.clientCert }),
   };
 }
 
