@@ -237,8 +237,8 @@ export interface TelemetryRecord {
 }
 
 export interface NewTelemetry extends Omit<TelemetryRecord, 'seq'> {
-  /** `contentHash(topic, payload)` of telemetry/dedup.ts, kept for DUP matching. */
-  readonly contentHash: Buffer;
+  /** `contentHash(topic, payload)` of telemetry/dedup.ts for messages without an envelope (DUP matching), else null. */
+  readonly contentHash: Buffer | null;
   /** When set: a duplicate if this device stored the same content hash at or after this time. */
   readonly contentDedupSince: number | null;
 }

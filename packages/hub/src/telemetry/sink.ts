@@ -81,7 +81,7 @@ export class StoringTelemetrySink implements TelemetrySink {
     if (d.body.length > limits.maxPayloadBytes) throw new FleetkeyError('BODY_TOO_LARGE', { details: { limit: limits.maxPayloadBytes } });
     const result = await store.telemetry.insert({
       tenantId: m.tenantId, deviceId: m.deviceId, topic: m.topic, payload: d.body, payloadJson: jsonTextOf(d.body),
-      qos: m.qos, receivedAt: m.receivedAt, dedupKey: d.dedupKey, contentHash: contentHash(m.topic, d.body),
+      qos: m.qos, receivedAt: m.receivedAt, dedupKey: d.dedupKey, contentHash: d.dedupKey === null ? contentHash(m.topic, d.body) : null,
       contentDedupSince: d.contentDedupSince,
     });
     if (!result.duplicate) this.#announce(m, d, result.seq);

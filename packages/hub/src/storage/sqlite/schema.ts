@@ -116,11 +116,11 @@ export const MIGRATIONS: readonly string[] = [
     qos INTEGER NOT NULL CHECK (qos IN (0, 1)),
     received_at INTEGER NOT NULL,
     dedup_key TEXT,
-    content_hash BLOB NOT NULL
+    -- Only for messages without an envelope (ADR 0010); matched by the time index, no own index.
+    content_hash BLOB
   ) STRICT;
   CREATE UNIQUE INDEX telemetry_dedup ON telemetry(device_id, dedup_key) WHERE dedup_key IS NOT NULL;
   CREATE INDEX telemetry_device_seq ON telemetry(device_id, seq);
   CREATE INDEX telemetry_device_time ON telemetry(device_id, received_at);
-  CREATE INDEX telemetry_content ON telemetry(device_id, content_hash);
   `,
 ];

@@ -23,7 +23,8 @@ const INSERT = `INSERT INTO telemetry (tenant_id, device_id, topic, payload, pay
   ON CONFLICT (device_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
   RETURNING seq`;
 const BY_KEY = 'SELECT seq FROM telemetry WHERE device_id = ? AND dedup_key = ?';
-const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND content_hash = ? AND received_at >= ?
+// Uses telemetry_device_time: DUP redeliveries are rare and look back one window only.
+const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND received_at >= ? AND content_hash = ?
   ORDER BY seq DESC LIMIT 1`;
 
 function toTelemetry(r: Row): TelemetryRecord {
@@ -42,8 +43,8 @@ function toTelemetry(r: Row): TelemetryRecord {
 
 /** The synchronous body of one insert: dedup decision and row, inside the caller's savepoint. */
 function insertOne(ctx: SqliteContext, m: NewTelemetry): { seq: number; duplicate: boolean } {
-  if (m.contentDedupSince !== null) {
-    const same = ctx.get(BY_CONTENT, m.deviceId, m.contentHash, m.contentDedupSince);
+  if (m.contentDedupSince !== null && m.contentHash !== null) {
+    const same = ctx.get(BY_CONTENT, m.deviceId, m.contentDedupSince, m.contentHash);
     if (same !== undefined) return { seq: Number(same.seq), duplicate: true };
   }
   const inserted = ctx.get(
