@@ -29,6 +29,7 @@ owner (talks to a running hub):
 device agent:
   fleetkey device enroll --hub URL --pin PIN --token T --state-dir D [--key-alg p256|p384|p521|ed25519]
   fleetkey device renew --state-dir D | fleetkey device status --state-dir D
+  fleetkey device run --state-dir D [--interval 5s] [--stdin] [--hub-mqtt host:port]
 `;
 
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {

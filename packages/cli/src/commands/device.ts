@@ -5,6 +5,7 @@
  *   fleetkey device enroll --claim - --state-dir D        (claim URI from the QR code, on stdin)
  *   fleetkey device renew --state-dir D [--json]
  *   fleetkey device status --state-dir D [--json]
+ *   fleetkey device run --state-dir D [--interval 5s] [--stdin] [--hub-mqtt host:port]   (device-run.ts)
  *
  * Invariants:
  * - The claim token is taken from `--token` (`-` reads it from stdin), else FLEETKEY_CLAIM_TOKEN
@@ -17,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { FleetkeyError, parseClaimUri, type KeyAlgorithm } from '@fleetkey/protocol';
 import { enroll, renew, status, type DeviceStatus, type IdentitySummary } from '@fleetkey/device';
 import { readLines, reportError } from '../io.js';
+import { runAgent } from './device-run.js';
 
 export interface DeviceCommandIo {
   readonly stdout: NodeJS.WritableStream;
@@ -24,6 +26,8 @@ export interface DeviceCommandIo {
   readonly stdin: NodeJS.ReadableStream;
   /** Defaults to process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** `device run` stops when this aborts (default: SIGTERM/SIGINT). */
+  readonly stop?: AbortSignal;
 }
 
 const KEY_ALGS: readonly KeyAlgorithm[] = ['p256', 'p384', 'p521', 'ed25519'];
@@ -35,6 +39,9 @@ const OPTIONS = {
   'state-dir': { type: 'string' },
   'key-alg': { type: 'string' },
   json: { type: 'boolean' },
+  interval: { type: 'string' },
+  stdin: { type: 'boolean' },
+  'hub-mqtt': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -111,6 +118,8 @@ async function run(argv: string[], io: DeviceCommandIo, env: NodeJS.ProcessEnv):
       print(io, values.json, result, `device ${result.deviceId}: ${result.state}${result.renewalDue ? ', renewal due' : ''}`);
       return 0;
     }
+    case 'run':
+      return runAgent({ stateDir, interval: values.interval, stdin: values.stdin === true, hubMqtt: values['hub-mqtt'] }, io);
     default:
       throw new FleetkeyError('VALIDATION_FAILED', { details: { command: `device ${sub ?? ''}`.trim() } });
   }
