@@ -20,6 +20,7 @@ import type { VerifiedCsr } from './ca/issuance.js';
 import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { StoringTelemetrySink } from './telemetry/sink.js';
 import type { TelemetrySink } from './telemetry/types.js';
+import { startMqttBroker, mqttLimitsOf } from './mqtt/index.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -35,6 +36,8 @@ export interface StartHubOptions {
 export interface RunningHub {
   readonly url: string;
   readonly port: number;
+  /** Bound MQTT-over-TLS port (config.mqttPort, or the ephemeral one when that is 0). */
+  readonly mqttPort: number;
   readonly pin: string;
   readonly rootCertPem: string;
   readonly recoveryKeyFile: string | undefined;
@@ -94,7 +97,15 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
-    await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port } });
+    const mqtt = await startMqttBroker({
+      host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
+      tls: { keyPem: tls.keyPem, chainPem: tls.chainPem, clientCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate) + toPem('CERTIFICATE', pki.root.certificate) },
+      deviceCaCerts: [pki.deviceCaCert],
+    }).catch(async (err: unknown) => {
+      await app.close();
+      throw err;
+    });
+    await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
     // Expired sessions are refused on use anyway; the sweep keeps the table small.
     const sweep = setInterval(() => {
       store.sessions.deleteExpired(clock.now()).catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
@@ -102,10 +113,11 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     sweep.unref();
     logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
     return {
-      url: config.publicUrl, port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
+      url: config.publicUrl, port, mqttPort: mqtt.port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
       recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry,
       close: async () => {
         clearInterval(sweep);
+        await mqtt.close();
         await app.close();
         await store.audit.append({ category: 'system', type: 'hub.stop', result: 'success', actor: 'operator', source: 'cli' });
         await store.close();

@@ -12,6 +12,14 @@ export interface HubConfig {
   readonly host: string;
   readonly apiPort: number;
   readonly mqttPort: number;
+  readonly mqttMaxPacketBytes: number;
+  readonly mqttMaxQueuedPackets: number;
+  readonly mqttMaxInflight: number;
+  readonly mqttMaxSubscriptions: number;
+  readonly mqttConnectTimeoutSeconds: number;
+  readonly mqttKeepAliveMaxSeconds: number;
+  readonly mqttRatePerSecond: number;
+  readonly mqttRateBurst: number;
   readonly publicUrl: string;
   readonly tlsDnsNames: readonly string[];
   readonly tlsIps: readonly string[];
