@@ -1,0 +1,90 @@
+/**
+ * Who is on this MQTT connection: the device identity from the verified TLS client certificate,
+ * never from the client id or the username/password (which are ignored).
+ *
+ * Invariants (checklist rows 4, 9, 26; the same checks as provisioning/reenroll):
+ * - The TLS stack already verified the chain against the device CA (`requestCert`,
+ *   `rejectUnauthorized`); the issuer signature is verified here again with the device CA key,
+ *   so a wrong `ca` option or a same-name CA can never let a certificate through.
+ * - The certificate must be within its validity (injected clock), not a CA certificate, carry
+ *   EKU clientAuth, and hold exactly one device id (CN = SAN URI).
+ * - It must be a certificate this hub recorded for that device, not revoked (in the store, nor in
+ *   the live revocation list fed by `device.revoked`), and the device must be active.
+ * - Every refusal has one public outcome (CONNACK 5, CERT_INVALID); the reason is for the log
+ *   and audit only.
+ */
+import { X509Certificate } from 'node:crypto';
+import { deviceIdFromCertificate, type Clock } from '@fleetkey/protocol';
+import type { Store } from '../storage/types.js';
+
+export interface DeviceIdentity {
+  readonly deviceId: string;
+  readonly tenantId: string;
+  /** Lower-case hex, as the store records it. */
+  readonly serial: string;
+}
+
+export type DeviceAuthResult =
+  | { readonly ok: true; readonly identity: DeviceIdentity }
+  | { readonly ok: false; readonly reason: string; readonly deviceId?: string; readonly tenantId?: string };
+
+export interface DeviceAuthDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  /** Device CA certificates; reloadable (trust rotation), so read on every check. */
+  readonly deviceCaCerts: () => readonly X509Certificate[];
+  /** The live revocation list (events may arrive before the store says so). */
+  readonly isRevoked: (deviceId: string, serial: string) => boolean;
+}
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'; // RFC 5280 §4.2.1.12 id-kp-clientAuth
+
+export class DeviceAuthenticator {
+  readonly #deps: DeviceAuthDeps;
+
+  constructor(deps: DeviceAuthDeps) {
+    this.#deps = deps;
+  }
+
+  /** Checks the DER client certificate of a TLS connection (`undefined` = none presented). */
+  async authenticate(der: Buffer | undefined): Promise<DeviceAuthResult> {
+    if (der === undefined || der.length === 0) return { ok: false, reason: 'no client certificate' };
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch {
+      return { ok: false, reason: 'unparsable certificate' };
+    }
+    const reason = this.#checkCertificate(cert);
+    if (reason !== undefined) return { ok: false, reason };
+    let deviceId: string;
+    try {
+      deviceId = deviceIdFromCertificate(der);
+    } catch {
+      return { ok: false, reason: 'no device identity in certificate' };
+    }
+    return this.#checkRecord(deviceId, cert.serialNumber.toLowerCase());
+  }
+
+  #checkCertificate(cert: X509Certificate): string | undefined {
+    const issuer = this.#deps.deviceCaCerts().find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+    if (issuer === undefined) return 'not issued by the device CA';
+    const now = this.#deps.clock.now();
+    if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return 'outside validity'; // RFC 5280 §4.1.2.5
+    if (cert.ca) return 'a CA certificate is not a device identity'; // RFC 5280 §4.2.1.9
+    if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH)) return 'no clientAuth EKU';
+    return undefined;
+  }
+
+  async #checkRecord(deviceId: string, serial: string): Promise<DeviceAuthResult> {
+    const record = await this.#deps.store.devices.certificateBySerial(serial);
+    if (record === undefined || record.deviceId !== deviceId) return { ok: false, reason: 'certificate not issued by this hub', deviceId };
+    const tenantId = record.tenantId;
+    if (record.revokedAt !== null) return { ok: false, reason: 'certificate revoked', deviceId, tenantId };
+    const device = await this.#deps.store.devices.get(tenantId, deviceId);
+    if (device === undefined || device.status !== 'active') return { ok: false, reason: 'device not active', deviceId, tenantId };
+    // Checked last, after every await: a revocation that arrived meanwhile is seen here.
+    if (this.#deps.isRevoked(deviceId, serial)) return { ok: false, reason: 'certificate revoked', deviceId, tenantId };
+    return { ok: true, identity: { deviceId, tenantId, serial } };
+  }
+}

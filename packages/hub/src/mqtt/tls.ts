@@ -1,0 +1,53 @@
+/**
+ * The MQTT listener's TLS: mutual TLS only, one secure context per listener.
+ *
+ * Invariants (checklist row 26; RFC 9325 §4.1, §4.2):
+ * - TLS 1.2 or 1.3 only; TLS 1.2 suites are ECDHE (forward secrecy) with AEAD only; TLS 1.3 suites
+ *   are all AEAD. No renegotiation-era or CBC/RSA-kex suites.
+ * - A client certificate is required and must chain to the device CA (`requestCert`,
+ *   `rejectUnauthorized`); the hub re-verifies the issuer itself (device-auth.ts).
+ * - The secure context is built once from these options (Node keeps one per server) and swapped
+ *   whole by `server.setSecureContext` on a trust or certificate reload; open connections keep
+ *   theirs. There is no plaintext listener.
+ */
+import { createServer, type SecureContextOptions, type Server, type TlsOptions } from 'node:tls';
+
+/** TLS 1.2 AEAD + ECDHE suites, strongest first (TLS 1.3 suites are Node's defaults, all AEAD). */
+export const MQTT_TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface MqttTlsMaterial {
+  /** PEM private key of the hub TLS certificate. */
+  readonly keyPem: string;
+  /** PEM leaf then chain. */
+  readonly chainPem: string;
+  /**
+   * PEM device CA certificate(s) and the root above them: OpenSSL needs a chain up to a
+   * self-signed anchor (no partial chains in Node 20). The root also signs the hub's serverAuth
+   * certificates, so device-auth.ts insists on a device CA as the leaf's issuer.
+   */
+  readonly clientCaPem: string;
+}
+
+export function secureContextOptions(m: MqttTlsMaterial): SecureContextOptions {
+  return {
+    key: m.keyPem, cert: m.chainPem, ca: m.clientCaPem,
+    minVersion: 'TLSv1.2', ciphers: MQTT_TLS12_CIPHERS, honorCipherOrder: true, ecdhCurve: 'X25519:P-256:P-384',
+  };
+}
+
+/** Throws at start-up (never per connection) when the material is not usable. */
+export function createMqttTlsServer(m: MqttTlsMaterial, handshakeTimeoutMs: number): Server {
+  const options: TlsOptions = {
+    ...secureContextOptions(m),
+    requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs,
+  };
+  return createServer(options);
+}
+
+/** Swaps the listener's secure context (new connections only); throws on unusable material. */
+export function reloadTls(server: Server, m: MqttTlsMaterial): void {
+  server.setSecureContext(secureContextOptions(m));
+}
