@@ -38,7 +38,7 @@ test('hub start prints URL and pin, serves /healthz, and stops cleanly on SIGTER
   const dir = mkdtempSync(join(tmpdir(), 'fleetkey-start-'));
   const data = join(dir, 'data');
   try {
-    const child = spawn(process.execPath, [BIN, 'hub', 'start', '--data-dir', data, '--api-port', '0', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'hub', 'start', '--data-dir', data, '--api-port', '0', '--mqtt-port', '0', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
     const url = await new Promise<string>((resolve, reject) => {

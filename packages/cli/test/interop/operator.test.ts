@@ -28,7 +28,7 @@ test('owner add and audit verify find a master key moved off the data folder (FL
   const dir = mkdtempSync(join(tmpdir(), 'fleetkey-mk-'));
   const env = { FLEETKEY_DATA_DIR: join(dir, 'data'), FLEETKEY_MASTER_KEY_FILE: join(dir, 'elsewhere', 'master.key') };
   try {
-    const hub = await startHub({ config: loadConfig({ 'api-port': '0' }, env), logger: pino({ level: 'silent' }) });
+    const hub = await startHub({ config: loadConfig({ 'api-port': '0', 'mqtt-port': '0' }, env), logger: pino({ level: 'silent' }) });
     await hub.close();
     assert.ok(existsSync(env.FLEETKEY_MASTER_KEY_FILE));
     assert.ok(!existsSync(join(dir, 'data', 'secrets', 'master.key')), 'no second master key in the data folder');

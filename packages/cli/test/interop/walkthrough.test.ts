@@ -38,7 +38,7 @@ describe('README walkthrough with the fleetkey CLI against a running hub', () =>
   let env: Record<string, string>;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fleetkey-walk-'));
-    hub = await startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0' }, {}), logger: pino({ level: 'silent' }) });
+    hub = await startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, {}), logger: pino({ level: 'silent' }) });
     env = { FLEETKEY_SESSION_FILE: join(dir, 'session.json') };
   });
   after(async () => {

@@ -73,7 +73,7 @@ export const OWNER_PASSWORD = 'correct horse battery staple 42';
 
 export async function startTestHub(env: Record<string, string> = {}, options: TestHubOptions = {}): Promise<TestHub> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetkey-hub-'));
-  const config = loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0' }, env);
+  const config = loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, env);
   const clock = options.clock ?? systemClock;
   const logs: string[] = [];
   const level = options.logLevel ?? (options.captureLogs === true ? 'debug' : (process.env.FLEETKEY_TEST_LOG ?? 'silent'));

@@ -14,7 +14,7 @@ import { startHub } from '../../src/hub.js';
 
 const silent = pino({ level: 'silent' });
 function configIn(dir: string) {
-  return loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0' }, {});
+  return loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, {});
 }
 
 test('restarting on the same data folder keeps the hub pin; the recovery key is written only once', async () => {
