@@ -2,7 +2,7 @@
 # Installs the Debian packages the test tiers use as real peers, when they are missing.
 # Idempotent; needs root (or sudo) only when something is missing.
 set -eu
-PACKAGES="openssl curl ca-certificates mosquitto mosquitto-clients"
+PACKAGES="openssl curl ca-certificates mosquitto mosquitto-clients iproute2 coreutils"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
