@@ -9,6 +9,7 @@ import { deviceCommand } from './commands/device.js';
 import { hubCommand } from './commands/hub.js';
 import { ownerApiCommand } from './commands/owner-api.js';
 import { ownerCommand } from './commands/owner.js';
+import { telemetryCommand } from './commands/telemetry.js';
 import { defaultIo, reportError, type CliIo } from './io.js';
 
 const USAGE = `usage: fleetkey <command>
@@ -25,6 +26,8 @@ owner (talks to a running hub):
   fleetkey claim create [--ttl SECONDS] [--max-uses N] [--label L] [--json]
   fleetkey claim list [--json] | fleetkey claim revoke ID
   fleetkey devices list [--json]
+  fleetkey telemetry tail DEVICE_ID [--limit N] [--json]      live messages until Ctrl-C (or N of them)
+  fleetkey telemetry export DEVICE_ID --format csv|jsonl [--since ISO] [--until ISO]
 
 device agent:
   fleetkey device enroll --hub URL --pin PIN --token T --state-dir D [--key-alg p256|p384|p521|ed25519]
@@ -46,6 +49,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       case 'claim':
       case 'devices':
         return await ownerApiCommand(command, rest, io);
+      case 'telemetry':
+        return await telemetryCommand(rest, io);
       case 'device':
         return await deviceCommand(rest, io);
       case 'help':

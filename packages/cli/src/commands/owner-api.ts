@@ -14,18 +14,18 @@ import { PinSet, connectPinned, parseHubUrl, requestOverSocket } from '@fleetkey
 import { writeFileAtomic } from '@fleetkey/hub';
 import { isTty, readLines, type CliIo } from '../io.js';
 
-interface SavedSession {
+export interface SavedSession {
   readonly hub: string;
   readonly pin: string;
   readonly token: string;
   readonly expiresAt: string;
 }
 
-function sessionFile(io: CliIo, flag: string | undefined): string {
+export function sessionFile(io: CliIo, flag: string | undefined): string {
   return flag ?? io.env.FLEETKEY_SESSION_FILE ?? join(homedir(), '.config', 'fleetkey', 'session.json');
 }
 
-function loadSession(path: string): SavedSession {
+export function loadSession(path: string): SavedSession {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as SavedSession;
   } catch (cause) {
@@ -33,7 +33,7 @@ function loadSession(path: string): SavedSession {
   }
 }
 
-async function call(hub: string, pin: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, token?: string): Promise<unknown> {
+export async function call(hub: string, pin: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, token?: string): Promise<unknown> {
   const address = parseHubUrl(hub);
   const socket = await connectPinned({ host: address.host, port: address.port, pins: PinSet.parse(pin) });
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
