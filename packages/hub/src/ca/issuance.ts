@@ -95,10 +95,26 @@ export class CertificateAuthority {
     return this.#remember(csr);
   }
 
+  /**
+   * Steps 1–2 as `prepare`, same checks and errors, but the signature check runs on the libuv
+   * thread pool (parsing and the key import stay on the calling thread). The EST route awaits it
+   * before any credential is spent; the event loop meanwhile serves other requests, so one hub
+   * process verifies proofs of possession on all cores (bench/enroll: ~100 µs of main-thread
+   * time per P-256 CSR, ~1 ms per P-384, ~2 ms per P-521).
+   */
+  async prepareAsync(csrDer: Buffer): Promise<VerifiedCsr> {
+    const csr = parseCsr(csrDer);
+    await verifyCsrSignature(csr);
+    this.checkKeyPolicy(csr);
+    return this.#remember(csr);
+  }
+
   async issue(grant: Grant, csr: Buffer | VerifiedCsr): Promise<IssuedCertificate> {
     const parsed = await this.verifyCsr(csr);
+    // A prepared handle carries the SPKI hash computed from the same parsed CSR.
+    const spkiSha256Hex = Buffer.isBuffer(csr) ? spkiSha256(parsed.spki).toString('hex') : csr.spkiSha256Hex;
     this.checkKeyPolicy(parsed);
-    this.checkBoundKey(grant, parsed);
+    this.checkBoundKey(grant, spkiSha256Hex);
     const validity = this.clampValidity(grant);
     const template = this.applyProfile(grant, parsed, validity);
     const der = await this.sign(template);
@@ -107,7 +123,7 @@ export class CertificateAuthority {
       serialHex: template.serial.toString('hex'),
       der,
       ...validity,
-      spkiSha256Hex: spkiSha256(parsed.spki).toString('hex'),
+      spkiSha256Hex,
       keyAlgorithm: parsed.key.algorithm,
     };
     await this.#deps.recorder.record(issued, grant); // step 7: record
@@ -135,10 +151,9 @@ export class CertificateAuthority {
     }
   }
 
-  private checkBoundKey(grant: Grant, csr: ParsedCsr): void {
+  private checkBoundKey(grant: Grant, actualSpkiSha256Hex: string): void {
     if (grant.boundSpkiSha256 === undefined) return;
-    const actual = spkiSha256(csr.spki).toString('hex');
-    if (grant.boundSpkiSha256.toLowerCase() !== actual) {
+    if (grant.boundSpkiSha256.toLowerCase() !== actualSpkiSha256Hex) {
       throw new FleetkeyError('FORBIDDEN', { cause: new Error('CSR key is not the key bound to the grant') });
     }
   }

@@ -27,6 +27,8 @@ export interface IssuedForEst {
 /** What EST needs of the CA (ca/issuance.ts implements it). */
 export interface EstCa<P extends PreparedCsr = PreparedCsr> {
   prepare(csrDer: Buffer): P | Promise<P>;
+  /** Same checks as `prepare`, verifying off the event loop; preferred when present. */
+  prepareAsync?(csrDer: Buffer): Promise<P>;
   issue(grant: Grant, csr: P): Promise<IssuedForEst>;
 }
 
@@ -95,7 +97,8 @@ export function registerEstRoutes<P extends PreparedCsr>(app: FastifyInstance, d
   const enroll = (operation: EnrollmentRequest['operation']) => async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     requirePkcs10(request);
     const credential = credentialFor(operation, request);
-    const csr = await deps.ca.prepare(decodeBase64Body(request.body));
+    const der = decodeBase64Body(request.body);
+    const csr = await (deps.ca.prepareAsync ? deps.ca.prepareAsync(der) : deps.ca.prepare(der));
     const grant = await deps.provisioning.authorize({ credential, source: request.ip, csrSpkiSha256: csr.spkiSha256Hex, operation });
     const issued = await deps.ca.issue(grant, csr);
     return reply.headers(PKCS7_HEADERS).send(encodeBase64Body(deps.certsOnly([issued.der])));
