@@ -10,3 +10,6 @@ export * from './profile.js';
 export * from './csr.js';
 export * from './pkcs7.js';
 export * from './pem.js';
+export * from './crl.js';
+export * from './ocsp.js';
+export * from './ocsp-parse.js';
