@@ -25,6 +25,8 @@ export interface HubConfig {
   readonly tlsIps: readonly string[];
   readonly tlsCertValidityHours: number;
   readonly deviceCertValidityDays: number;
+  readonly crlNextUpdateHours: number;
+  readonly ocspValiditySeconds: number;
   readonly rootKeyAlgorithm: 'p256' | 'p384' | 'p521' | 'ed25519';
   readonly deviceCaKeyAlgorithm: 'p256' | 'p384' | 'p521' | 'ed25519';
   readonly allowedDeviceKeys: readonly string[];

@@ -11,6 +11,7 @@ import { openApiDocument } from './openapi.js';
 import { registerOwnerRoutes, type OwnerRouteDeps } from './owner-routes.js';
 import { registerTelemetryRoutes, type TelemetryRouteDeps } from './telemetry-routes.js';
 import { registerEstRoutes, type EstDeps, type PreparedCsr } from '../est/routes.js';
+import { registerRevocationRoutes, type RevocationRouteDeps } from './revocation-routes.js';
 
 export interface HttpTls {
   readonly key: string;
@@ -28,6 +29,8 @@ export interface AppDeps<P extends PreparedCsr> {
   /** Telemetry, live stream and commands (absent in tools that serve no devices). */
   readonly telemetry?: TelemetryRouteDeps;
   readonly est: EstDeps<P>;
+  /** Device revocation, CRL and OCSP (ADR 0011; absent in tools that serve no devices). */
+  readonly revocation?: RevocationRouteDeps;
 }
 
 export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
@@ -71,5 +74,6 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
   registerOwnerRoutes(app, deps.owner);
   if (deps.telemetry !== undefined) registerTelemetryRoutes(app, deps.telemetry);
   registerEstRoutes(app, deps.est);
+  if (deps.revocation !== undefined) registerRevocationRoutes(app, deps.revocation);
   return app;
 }

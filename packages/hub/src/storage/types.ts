@@ -266,6 +266,48 @@ export interface TelemetryRepo {
   count(tenantId: string, deviceId: string): Promise<number>;
 }
 
+/** A revoked certificate as a CRL lists it. */
+export interface RevokedCertificate {
+  readonly serial: string;
+  readonly revokedAt: number;
+  /** An RFC 5280 §5.3.1 CRLReason name. */
+  readonly reason: string;
+  readonly notAfter: number;
+}
+
+export interface DeviceRevocationInput {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  /** An RFC 5280 §5.3.1 CRLReason name. */
+  readonly reason: string;
+  readonly now: number;
+  /** Appended in the same unit; the store adds `certificates` and `alreadyRevoked` to its details. */
+  readonly audit: AuditEventInput;
+}
+
+export interface DeviceRevocation {
+  readonly device: Device;
+  /** Every certificate serial of the device, all revoked now. */
+  readonly serials: readonly string[];
+  /** True when the device was revoked before: nothing changed (revokedAt and reason are the first revoke's). */
+  readonly alreadyRevoked: boolean;
+  readonly revokedAt: number;
+  readonly reason: string;
+}
+
+export interface RevocationRepo {
+  /**
+   * One atomic unit: device status → revoked, every unrevoked certificate of it revoked at
+   * `now` with `reason`, plus the audit record. Tenant-scoped: undefined (and nothing written,
+   * not even audit) when this tenant has no such device. Repeating it changes nothing but the log.
+   */
+  revokeDevice(input: DeviceRevocationInput): Promise<DeviceRevocation | undefined>;
+  /** Revoked certificates with notAfter >= `notAfterFrom` (expired ones may leave the CRL, RFC 5280 §3.3), by serial. */
+  listRevoked(opts: { notAfterFrom: number }): Promise<RevokedCertificate[]>;
+  /** Increments the persisted cRLNumber and returns it; durable before it resolves, so never reused. */
+  nextCrlNumber(): Promise<bigint>;
+}
+
 export interface Store {
   readonly engine: string;
   readonly tenants: TenantRepo;
@@ -276,6 +318,7 @@ export interface Store {
   readonly devices: DeviceRepo;
   readonly audit: AuditRepo;
   readonly meta: MetaRepo;
+  readonly revocation: RevocationRepo;
   readonly telemetry: TelemetryRepo;
   close(): Promise<void>;
 }

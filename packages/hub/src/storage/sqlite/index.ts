@@ -11,6 +11,7 @@ import { claimTokenRepo } from './claim-tokens.js';
 import { SqliteContext } from './context.js';
 import { deviceRepo } from './devices.js';
 import { MIGRATIONS } from './schema.js';
+import { revocationRepo } from './revocation.js';
 import { telemetryRepo } from './telemetry.js';
 
 export interface SqliteStoreOptions {
@@ -48,6 +49,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     devices: deviceRepo(ctx),
     audit: auditRepo(ctx),
     meta: metaRepo(ctx),
+    revocation: revocationRepo(ctx),
     telemetry: telemetryRepo(ctx),
     close: async () => {
       ctx.writer.flush();

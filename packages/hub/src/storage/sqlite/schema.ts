@@ -123,4 +123,13 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX telemetry_device_seq ON telemetry(device_id, seq);
   CREATE INDEX telemetry_device_time ON telemetry(device_id, received_at);
   `,
+  // Revocation (ADR 0011): the cRLNumber counter (one row) and an index of revoked certificates.
+  `
+  CREATE TABLE crl_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    crl_number INTEGER NOT NULL CHECK (crl_number >= 0)
+  ) STRICT;
+  INSERT INTO crl_state (id, crl_number) VALUES (1, 0);
+  CREATE INDEX certificates_revoked ON certificates(serial) WHERE revoked_at IS NOT NULL;
+  `,
 ];
