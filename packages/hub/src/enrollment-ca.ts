@@ -2,8 +2,9 @@
  * Wires the device CA (ca/issuance.ts) to the hub: its signer is the device CA key from the data
  * folder, and its record step writes device + certificate + audit as one durable store unit.
  */
-import type { Clock, KeyAlgorithm } from '@fleetkey/protocol';
-import { CertificateAuthority, type IssuanceRecorder } from './ca/issuance.js';
+import { fail, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
+import { CertificateAuthority, type IssuanceRecorder, type VerifiedCsr } from './ca/issuance.js';
+import type { EstCa } from './est/routes.js';
 import type { HubConfig } from './config/load.js';
 import type { HubPki } from './pki/bootstrap.js';
 import type { Store } from './storage/types.js';
@@ -44,6 +45,26 @@ export function createEnrollmentCa(o: { pki: HubPki; store: Store; clock: Clock;
       allowedKeyAlgorithms: o.config.allowedDeviceKeys as KeyAlgorithm[],
       minRsaBits: o.config.minRsaBits,
       defaultValidityMs: o.config.deviceCertValidityDays * 86_400_000,
+      // RFC 5280 §4.2.1.13 / §4.2.2.1: where relying parties find revocation (ADR 0011).
+      crlUrl: `${o.config.publicUrl}/crl`,
+      ocspUrl: `${o.config.publicUrl}/ocsp`,
     },
   });
+}
+
+/**
+ * The device CA as EST sees it, bound once the public URL is known: with `--api-port 0` that is
+ * only after listen, and every certificate names `<publicUrl>/crl` and `/ocsp`. No request can
+ * arrive before `bind` (the hub binds synchronously after listen resolves); one that did would
+ * get INTERNAL rather than a certificate without revocation pointers.
+ */
+export function lateBoundCa(): { readonly ca: EstCa<VerifiedCsr>; bind(ca: CertificateAuthority): void } {
+  let bound: CertificateAuthority | undefined;
+  const get = (): CertificateAuthority => bound ?? fail('INTERNAL', { cause: new Error('device CA not bound yet') });
+  return {
+    ca: { prepare: (der) => get().prepare(der), prepareAsync: (der) => get().prepareAsync(der), issue: (grant, csr) => get().issue(grant, csr) },
+    bind: (ca) => {
+      bound = ca;
+    },
+  };
 }

@@ -15,7 +15,8 @@ import { ProvisioningRegistry } from './provisioning/registry.js';
 import { ReenrollMethod } from './provisioning/reenroll/index.js';
 import { openSqliteStore } from './storage/sqlite/index.js';
 import type { Store } from './storage/types.js';
-import { createEnrollmentCa } from './enrollment-ca.js';
+import { createEnrollmentCa, lateBoundCa } from './enrollment-ca.js';
+import { createRevocation } from './revocation/index.js';
 import type { VerifiedCsr } from './ca/issuance.js';
 import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { StoringTelemetrySink } from './telemetry/sink.js';
@@ -79,11 +80,16 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
       new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCaCert], deviceValidityMs: validityMs }),
     ]);
-    const ca = createEnrollmentCa({ pki, store, clock, config });
+    const deviceCa = lateBoundCa(); // bound after listen: certificates name <publicUrl>/crl and /ocsp
     const bus = new InProcessEventBus((err, name) => logger.warn({ err, event: name }, 'event handler failed'));
     const telemetry = new StoringTelemetrySink({
       store, bus, onPublishError: (err) => logger.warn({ err }, 'telemetry.stored publish failed'),
       limits: { maxPayloadBytes: config.telemetryMaxPayloadBytes, dupWindowMs: config.telemetryDupWindowSeconds * 1000 },
+    });
+    const revocation = createRevocation({
+      store, bus, signer: pki.deviceCa.signer, caCertificate: pki.deviceCa.certificate, clock,
+      crlNextUpdateMs: config.crlNextUpdateHours * 3600_000, ocspValidityMs: config.ocspValiditySeconds * 1000,
+      onError: (err) => logger.error({ err }, 'OCSP responder failed'),
     });
     const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
     const app = buildApp<VerifiedCsr>({
@@ -91,12 +97,14 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
       owner: { store, login, claimTokens },
       telemetry: { store, login, bus, clock, commandMaxPayloadBytes: config.commandMaxPayloadBytes, sseHeartbeatMs: config.sseHeartbeatSeconds * 1000 },
-      est: { ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
+      revocation: { login, revocation },
+      est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
+    deviceCa.bind(createEnrollmentCa({ pki, store, clock, config }));
     const mqtt = await startMqttBroker({
       host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
       tls: { keyPem: tls.keyPem, chainPem: tls.chainPem, clientCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate) + toPem('CERTIFICATE', pki.root.certificate) },
@@ -119,6 +127,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
         clearInterval(sweep);
         await mqtt.close();
         await app.close();
+        revocation.close();
         await store.audit.append({ category: 'system', type: 'hub.stop', result: 'success', actor: 'operator', source: 'cli' });
         await store.close();
         release();

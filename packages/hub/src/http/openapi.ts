@@ -1,5 +1,6 @@
 /** The published OpenAPI 3.1 document, built from the same schemas fastify validates with. */
 import { schemas } from './schemas.js';
+import { revocationSchemas } from './revocation-routes.js';
 
 const bearer = [{ bearerAuth: [] }];
 const errors = {
@@ -11,6 +12,7 @@ const errors = {
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const pkcs7 = { description: 'certs-only PKCS#7, base64 (RFC 7030 §4.1.3)', content: { 'application/pkcs7-mime': { schema: { type: 'string' } } } };
 const query = (schema: { properties: Record<string, unknown> }) => Object.entries(schema.properties).map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
+const ocsp = { description: 'OCSPResponse, DER (malformedRequest etc. are OCSP statuses, still HTTP 200)', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } };
 const idParam = [{ name: 'id', in: 'path', required: true, schema: schemas.idParam.properties.id }];
 
 export function openApiDocument(version: string): Record<string, unknown> {
@@ -37,6 +39,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/v1/devices/{id}/telemetry': { get: { summary: "A device's stored telemetry, oldest first, paged (docs/telemetry.md)", security: bearer, parameters: [...idParam, ...query(schemas.telemetryQuery)], responses: { '200': { description: 'Messages; `next` is the cursor of the following page or null', ...json({ type: 'object', properties: { items: { type: 'array', items: schemas.telemetryMessage }, next: { type: ['string', 'null'] } } }) }, ...errors } } },
       '/api/v1/devices/{id}/telemetry/stream': { get: { summary: 'Live telemetry as server-sent events (`event: telemetry`, `id` = seq; `Last-Event-ID` replays)', security: bearer, parameters: idParam, responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors } } },
       '/api/v1/devices/{id}/commands': { post: { summary: 'Send a command to devices/{id}/commands/{topic} (not queued: delivered to a live session)', security: bearer, parameters: idParam, requestBody: json(schemas.commandBody), responses: { '202': { description: 'Accepted', ...json(schemas.commandAccepted) }, ...errors } } },
+      '/api/v1/devices/{id}/revoke': { post: { summary: 'Revoke a device and all its certificates (idempotent; ADR 0011)', security: bearer, parameters: idParam, requestBody: json(revocationSchemas.revokeBody), responses: { '200': { description: 'Revoked (or already revoked)', ...json(revocationSchemas.revocation) }, ...errors } } },
+      '/crl': { get: { summary: 'Device CA CRL (RFC 5280 §5), DER', responses: { '200': { description: 'CRL', content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } } } } } } },
+      '/ocsp': { post: { summary: 'OCSP responder (RFC 6960)', requestBody: { content: { 'application/ocsp-request': { schema: { type: 'string', format: 'binary' } } } }, responses: { '200': ocsp, ...errors } } },
+      '/ocsp/{request}': { get: { summary: 'OCSP GET form (RFC 6960 §A.1): URL-encoded base64 (or base64url) DER OCSPRequest', parameters: [{ name: 'request', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': ocsp } } },
       '/.well-known/est/cacerts': { get: { summary: 'EST CA certificates', responses: { '200': pkcs7 } } },
       '/.well-known/est/csrattrs': { get: { summary: 'EST CSR attributes', responses: { '204': { description: 'No particular attributes' } } } },
       '/.well-known/est/simpleenroll': { post: { summary: 'EST enrollment with a claim token', security: [{ claimToken: [] }], requestBody: { content: { 'application/pkcs10': { schema: { type: 'string', description: 'base64 PKCS#10' } } } }, responses: { '200': pkcs7, ...errors } } },
