@@ -28,6 +28,12 @@ export class GroupCommitWriter {
   readonly #db: Database.Database;
   readonly #maxBatch: number;
   readonly #onBatchFailed: () => void;
+  // Prepared once: exec() would re-parse these four statements on every write (hot path).
+  readonly #savepoint: Database.Statement;
+  readonly #release: Database.Statement;
+  readonly #rollbackTo: Database.Statement;
+  readonly #begin: Database.Statement;
+  readonly #commit: Database.Statement;
   #pending: Pending[] = [];
   #open = false;
   #scheduled = false;
@@ -36,18 +42,23 @@ export class GroupCommitWriter {
     this.#db = db;
     this.#maxBatch = opts.maxBatch ?? 1000;
     this.#onBatchFailed = opts.onBatchFailed ?? (() => undefined);
+    this.#savepoint = db.prepare('SAVEPOINT w');
+    this.#release = db.prepare('RELEASE w');
+    this.#rollbackTo = db.prepare('ROLLBACK TO w');
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
   }
 
   run<T>(fn: () => T): Promise<T> {
     this.#begin();
     let value: T;
-    this.#db.exec('SAVEPOINT w');
+    this.#savepoint.run();
     try {
       value = fn();
-      this.#db.exec('RELEASE w');
+      this.#release.run();
     } catch (err) {
-      this.#db.exec('ROLLBACK TO w');
-      this.#db.exec('RELEASE w');
+      this.#rollbackTo.run();
+      this.#release.run();
       return Promise.reject(err);
     }
     const done = new Promise<T>((resolve, reject) => {
@@ -64,7 +75,7 @@ export class GroupCommitWriter {
     this.#pending = [];
     this.#open = false;
     try {
-      this.#db.exec('COMMIT');
+      this.#commit.run();
     } catch (cause) {
       this.#rollbackQuietly();
       this.#onBatchFailed();
@@ -77,7 +88,7 @@ export class GroupCommitWriter {
 
   #begin(): void {
     if (this.#open) return;
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.#begin.run();
     this.#open = true;
     if (!this.#scheduled) {
       this.#scheduled = true;
