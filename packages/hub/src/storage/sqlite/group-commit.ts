@@ -32,8 +32,8 @@ export class GroupCommitWriter {
   readonly #savepoint: Database.Statement;
   readonly #release: Database.Statement;
   readonly #rollbackTo: Database.Statement;
-  readonly #begin: Database.Statement;
-  readonly #commit: Database.Statement;
+  readonly #beginStmt: Database.Statement;
+  readonly #commitStmt: Database.Statement;
   #pending: Pending[] = [];
   #open = false;
   #scheduled = false;
@@ -45,8 +45,8 @@ export class GroupCommitWriter {
     this.#savepoint = db.prepare('SAVEPOINT w');
     this.#release = db.prepare('RELEASE w');
     this.#rollbackTo = db.prepare('ROLLBACK TO w');
-    this.#begin = db.prepare('BEGIN IMMEDIATE');
-    this.#commit = db.prepare('COMMIT');
+    this.#beginStmt = db.prepare('BEGIN IMMEDIATE');
+    this.#commitStmt = db.prepare('COMMIT');
   }
 
   run<T>(fn: () => T): Promise<T> {
@@ -75,7 +75,7 @@ export class GroupCommitWriter {
     this.#pending = [];
     this.#open = false;
     try {
-      this.#commit.run();
+      this.#commitStmt.run();
     } catch (cause) {
       this.#rollbackQuietly();
       this.#onBatchFailed();
@@ -88,7 +88,7 @@ export class GroupCommitWriter {
 
   #begin(): void {
     if (this.#open) return;
-    this.#begin.run();
+    this.#beginStmt.run();
     this.#open = true;
     if (!this.#scheduled) {
       this.#scheduled = true;
