@@ -210,5 +210,63 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal((await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tw_other', clock.now(), { payload, contentDedupSince: 0 }))).duplicate, false);
       assert.equal(await store.telemetry.count(tenant.id, 'dev_tw'), 2);
     });
+
+    // --- revocation (ADR 0011) ---
+    const revokeInput = (tenantId: string, deviceId: string, reason: string) => ({
+      tenantId, deviceId, reason, now: clock.now(), audit: audit('device.revoke', tenantId),
+    });
+
+    test('revocation: device and all its certificates revoked in one unit with one audit record; the CRL list shows them', async () => {
+      const first = enrollment(tenant.id, 'dev-revoke-1', clock.now());
+      await store.devices.recordEnrollment(first);
+      const second = { ...enrollment(tenant.id, 'dev-revoke-1', clock.now()), device: { ...first.device, currentSerial: null } };
+      await store.devices.recordEnrollment(second);
+      const auditBefore = await store.audit.count();
+      const r = await store.revocation.revokeDevice(revokeInput(tenant.id, 'dev-revoke-1', 'keyCompromise'));
+      assert.ok(r);
+      assert.equal(r.alreadyRevoked, false);
+      assert.equal(r.device.status, 'revoked');
+      assert.deepEqual([...r.serials].sort(), [first.certificate.serial, second.certificate.serial].sort());
+      assert.equal(await store.audit.count(), auditBefore + 1);
+      const last = (await store.audit.list({ afterSeq: auditBefore }))[0]!;
+      assert.equal(last.type, 'device.revoke');
+      assert.equal(last.details?.certificates, 2);
+      for (const c of await store.devices.certificates(tenant.id, 'dev-revoke-1')) {
+        assert.deepEqual([c.revokedAt, c.revocationReason], [clock.now(), 'keyCompromise']);
+      }
+      const listed = await store.revocation.listRevoked({ notAfterFrom: clock.now() });
+      for (const serial of r.serials) assert.ok(listed.some((x) => x.serial === serial && x.reason === 'keyCompromise'));
+      assert.deepEqual(listed.map((x) => x.serial), [...listed.map((x) => x.serial)].sort(), 'ordered by serial');
+      assert.ok(!(await store.revocation.listRevoked({ notAfterFrom: clock.now() + 1001 })).some((x) => r.serials.includes(x.serial)), 'expired ones leave the list');
+    });
+
+    test('revocation: another tenant revoking the device gets undefined and changes nothing (no audit either)', async () => {
+      const e = enrollment(tenant.id, 'dev-revoke-2', clock.now());
+      await store.devices.recordEnrollment(e);
+      const before = { device: await store.devices.get(tenant.id, e.device.id), audit: await store.audit.count() };
+      assert.equal(await store.revocation.revokeDevice(revokeInput(other.tenant.id, e.device.id, 'keyCompromise')), undefined);
+      assert.deepEqual({ device: await store.devices.get(tenant.id, e.device.id), audit: await store.audit.count() }, before);
+      assert.equal((await store.devices.certificateBySerial(e.certificate.serial))?.revokedAt, null);
+    });
+
+    test('revocation: a repeat keeps the first time and reason; a revoked device is never re-keyed', async () => {
+      const e = enrollment(tenant.id, 'dev-revoke-3', clock.now());
+      await store.devices.recordEnrollment(e);
+      const first = await store.revocation.revokeDevice(revokeInput(tenant.id, e.device.id, 'superseded'));
+      clock.advance(60_000);
+      const again = await store.revocation.revokeDevice(revokeInput(tenant.id, e.device.id, 'keyCompromise'));
+      assert.deepEqual([again?.alreadyRevoked, again?.revokedAt, again?.reason], [true, first?.revokedAt, 'superseded']);
+      const rekey = { ...enrollment(tenant.id, e.device.id, clock.now()) };
+      await assert.rejects(store.devices.recordEnrollment(rekey), (err: unknown) => err instanceof FleetkeyError);
+      assert.equal(await store.devices.certificateBySerial(rekey.certificate.serial), undefined);
+    });
+
+    test('revocation: cRLNumber strictly increases, also under 20 concurrent callers', async () => {
+      const first = await store.revocation.nextCrlNumber();
+      const many = await Promise.all(Array.from({ length: 20 }, () => store.revocation.nextCrlNumber()));
+      assert.equal(new Set(many.map(String)).size, 20);
+      assert.ok(many.every((n) => n > first));
+      assert.equal(await store.revocation.nextCrlNumber(), first + 21n);
+    });
   });
 }
