@@ -26,6 +26,7 @@ owner (talks to a running hub):
   fleetkey claim create [--ttl SECONDS] [--max-uses N] [--label L] [--json]
   fleetkey claim list [--json] | fleetkey claim revoke ID
   fleetkey devices list [--json]
+  fleetkey devices revoke ID [--reason R] [--json]     R: unspecified|keyCompromise|affiliationChanged|superseded|cessationOfOperation
   fleetkey telemetry tail DEVICE_ID [--limit N] [--json]      live messages until Ctrl-C (or N of them)
   fleetkey telemetry export DEVICE_ID --format csv|jsonl [--since ISO] [--until ISO]
 

@@ -1,5 +1,5 @@
 /**
- * Owner commands against a running hub: `login`, `claim create|list|revoke`, `devices list`.
+ * Owner commands against a running hub: `login`, `claim create|list|revoke`, `devices list|revoke`.
  * The hub is verified by its pin (the same pinned TLS as devices use): no CA bundle, and the
  * password never leaves for a server that did not prove the hub key. The session is kept in a
  * 0600 file (`--session-file`, FLEETKEY_SESSION_FILE, default ~/.config/fleetkey/session.json).
@@ -60,7 +60,7 @@ export async function call(hub: string, pin: string, method: 'GET' | 'POST' | 'D
 const OPTIONS = {
   hub: { type: 'string' }, pin: { type: 'string' }, email: { type: 'string' }, totp: { type: 'string' },
   ttl: { type: 'string' }, 'max-uses': { type: 'string' }, label: { type: 'string' },
-  json: { type: 'boolean' }, 'session-file': { type: 'string' },
+  json: { type: 'boolean' }, 'session-file': { type: 'string' }, reason: { type: 'string' },
 } as const;
 
 export async function ownerApiCommand(command: 'login' | 'claim' | 'devices', argv: string[], io: CliIo): Promise<number> {
@@ -76,6 +76,11 @@ export async function ownerApiCommand(command: 'login' | 'claim' | 'devices', ar
   if (command === 'devices' && (sub === 'list' || sub === undefined)) {
     const r = (await call(s.hub, s.pin, 'GET', '/api/v1/devices', undefined, s.token)) as { items: Array<{ id: string; status: string; certificate: { notAfter: string } | null }> };
     return out(r, r.items.map((d) => `${d.id}\t${d.status}\t${d.certificate?.notAfter ?? '-'}\n`).join('') || 'no devices\n');
+  }
+  if (command === 'devices' && sub === 'revoke' && id !== undefined) {
+    // The hub checks the reason against its allow-list (ADR 0011); default unspecified.
+    const r = (await call(s.hub, s.pin, 'POST', `/api/v1/devices/${encodeURIComponent(id)}/revoke`, values.reason ? { reason: values.reason } : {}, s.token)) as { reason: string; revokedAt: string; serials: string[]; alreadyRevoked: boolean };
+    return out(r, `device ${id} ${r.alreadyRevoked ? 'was already revoked' : 'revoked'} (${r.reason}, ${r.revokedAt}); ${r.serials.length} certificate(s) revoked\n`);
   }
   if (command === 'claim' && sub === 'create') {
     const body = { ...(values.ttl ? { ttlSeconds: Number(values.ttl) } : {}), ...(values['max-uses'] ? { maxUses: Number(values['max-uses']) } : {}), ...(values.label ? { label: values.label } : {}) };

@@ -1,7 +1,7 @@
 /**
  * The README's five-minute walkthrough, end to end, with the real `fleetkey` binary as a child
  * process against a real hub: owner add → login (pinned) → claim create → device enroll →
- * device status → devices list → device renew → audit verify. Children run asynchronously
+ * device status → devices list → device renew → devices revoke (renew refused) → audit verify. Children run asynchronously
  * (the hub serves from this process).
  */
 import { after, before, describe, test } from 'node:test';
@@ -93,6 +93,14 @@ describe('README walkthrough with the fleetkey CLI against a running hub', () =>
     const again = await fleetkey(['device', 'enroll', '--hub', hub.url, '--pin', hub.pin, '--state-dir', join(dir, 'gw2'), '--json'], { env: { ...env, FLEETKEY_CLAIM_TOKEN: token } });
     assert.equal(again.code, 4, 'a used single-use token is refused');
     assert.match(again.stderr, /CLAIM_TOKEN_INVALID/);
+
+    const revoked = await fleetkey(['devices', 'revoke', deviceId, '--reason', 'keyCompromise', '--json'], { env });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const revocation = JSON.parse(revoked.stdout) as { status: string; reason: string; alreadyRevoked: boolean };
+    assert.deepEqual([revocation.status, revocation.reason, revocation.alreadyRevoked], ['revoked', 'keyCompromise', false]);
+    const refused = await fleetkey(['device', 'renew', '--state-dir', stateDir, '--json']);
+    assert.notEqual(refused.code, 0, 'a revoked device cannot renew');
+    assert.match(refused.stderr, /"code":"CERT_INVALID"/);
 
     const audit = await fleetkey(['audit', 'verify', '--data-dir', data, '--json']);
     assert.equal(audit.code, 0, audit.stderr);
