@@ -2,7 +2,8 @@
  * Revocation against a real hub over HTTPS on 127.0.0.1 with openssl and curl as independent
  * relying parties: the CRL (`openssl crl`, `openssl verify -crl_check`), the OCSP responder
  * (`openssl ocsp`, POST and the RFC 6960 §A.1 GET form), the owner revoke API with its attacks
- * (cross-tenant, repeat, re-enrollment of a revoked device). Checklist rows 44–47.
+ * (cross-tenant, repeat, re-enrollment of a revoked device, a live MQTT session closed by the revoke).
+ * Checklist rows 44–47.
  * Children run asynchronously: the hub lives in this process.
  */
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import { X509Certificate, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCsr, decodeCertsOnly, deviceIdFromCertificate, toPem } from '@fleetkey/protocol';
+import { MosquittoSub, enrollDevice as enrollMqttDevice, mosquittoPub } from '../helpers/mqtt-peers.js';
 import { startTestHub, type RawResponse, type TestHub, type TestOwner } from '../helpers/test-hub.js';
 
 function run(cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -203,6 +205,24 @@ describe('revocation: CRL and OCSP with openssl and curl against a real hub', ()
       assert.equal(bad.headers['content-type'], 'application/ocsp-response', garbage);
       assert.equal(bad.headers['cache-control'], 'no-store', garbage);
     }
+  });
+
+  test('end to end: the owner API revoke ends the device\'s live mosquitto_sub session within 1 s, and it cannot reconnect', async () => {
+    const live = await enrollMqttDevice(t, a.token, 'live');
+    const sub = new MosquittoSub(t, live, [`devices/${live.deviceId}/commands/#`], 15_000);
+    try {
+      assert.ok(await sub.waitFor(/SUBACK/, 5000), sub.lines.map((l) => l.text).join('\n'));
+      const t0 = Date.now();
+      const r = await t.api('POST', `/api/v1/devices/${live.deviceId}/revoke`, { reason: 'cessationOfOperation' }, a.token);
+      assert.equal(r.status, 200);
+      const lost = await sub.waitFor(/connection was lost|Connection error|closed/i, 2000);
+      assert.ok(lost !== undefined && lost.at >= t0 && lost.at - t0 < 1000, `session closed after ${lost === undefined ? '>2000' : lost.at - t0} ms`);
+    } finally {
+      sub.stop();
+    }
+    const again = await mosquittoPub(t, live, `devices/${live.deviceId}/telemetry`, 'after revoke');
+    assert.notEqual(again.status, 0, 'reconnect refused');
+    assert.equal(await t.hub.store.telemetry.count(a.tenantId, live.deviceId), 0);
   });
 
   test("the revoked device's key cannot come back as a new device through a fresh claim token → 409 KEY_ALREADY_ENROLLED", async () => {
