@@ -88,11 +88,12 @@ export class CrlPublisher {
     const revoked = await revocation.listRevoked({ notAfterFrom: clock.now() });
     const crlNumber = await revocation.nextCrlNumber();
     const thisUpdate = wholeSeconds(clock.now());
+    const nextUpdate = new Date(thisUpdate.getTime() + nextUpdateMs);
     const der = await signCrl({
       issuerName: this.#issuerName,
       issuerSpki: signer.spki,
       thisUpdate,
-      nextUpdate: new Date(thisUpdate.getTime() + nextUpdateMs),
+      nextUpdate,
       crlNumber,
       revoked: revoked.map((r) => ({
         serial: Buffer.from(r.serial, 'hex'),
@@ -100,7 +101,7 @@ export class CrlPublisher {
         reason: reasonOf(r.reason),
       })),
     }, signer);
-    const crl: PublishedCrl = { der, crlNumber, thisUpdate, nextUpdate: new Date(thisUpdate.getTime() + nextUpdateMs), entries: revoked.length };
+    const crl: PublishedCrl = { der, crlNumber, thisUpdate, nextUpdate, entries: revoked.length };
     if (this.#current === undefined || crl.crlNumber > this.#current.crl.crlNumber) this.#current = { crl, epoch };
     return crl;
   }

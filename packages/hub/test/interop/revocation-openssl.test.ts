@@ -8,25 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCsr, decodeCertsOnly, deviceIdFromCertificate, toPem } from '@fleetkey/protocol';
-import { MosquittoSub, enrollDevice as enrollMqttDevice, mosquittoPub } from '../helpers/mqtt-peers.js';
+import { MosquittoSub, enrollDevice as enrollMqttDevice, mosquittoPub, run } from '../helpers/mqtt-peers.js';
 import { startTestHub, type RawResponse, type TestHub, type TestOwner } from '../helpers/test-hub.js';
-
-function run(cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
-}
 
 interface EnrolledDevice {
   readonly id: string;

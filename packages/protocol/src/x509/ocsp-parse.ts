@@ -88,6 +88,7 @@ function readNonce(extensionsEl: DerElement | undefined): Buffer | undefined {
     const extOid = readOid(ext.next());
     ext.optional(Tag.BOOLEAN);
     const value = ext.expect(Tag.OCTET_STRING).value;
+    ext.end();
     if (extOid === OCSP_OIDS.nonce) return new DerReader(value).expect(Tag.OCTET_STRING).value;
   }
   return undefined;
