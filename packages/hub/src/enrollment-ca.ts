@@ -3,6 +3,7 @@
  * folder, and its record step writes device + certificate + audit as one durable store unit.
  */
 import { fail, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
+import type { CsrVerifierPool } from './ca/csr-verifier-pool.js';
 import { CertificateAuthority, type IssuanceRecorder, type VerifiedCsr } from './ca/issuance.js';
 import type { EstCa } from './est/routes.js';
 import type { HubConfig } from './config/load.js';
@@ -35,8 +36,9 @@ export function storeRecorder(store: Store, clock: Clock): IssuanceRecorder {
   };
 }
 
-export function createEnrollmentCa(o: { pki: HubPki; store: Store; clock: Clock; config: HubConfig }): CertificateAuthority {
+export function createEnrollmentCa(o: { pki: HubPki; store: Store; clock: Clock; config: HubConfig; csrVerifier?: CsrVerifierPool }): CertificateAuthority {
   return new CertificateAuthority({
+    ...(o.csrVerifier === undefined ? {} : { csrVerifier: o.csrVerifier }),
     signer: o.pki.deviceCa.signer,
     certificate: o.pki.deviceCa.certificate,
     recorder: storeRecorder(o.store, o.clock),

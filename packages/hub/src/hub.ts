@@ -16,6 +16,7 @@ import { ReenrollMethod } from './provisioning/reenroll/index.js';
 import { openSqliteStore } from './storage/sqlite/index.js';
 import type { Store } from './storage/types.js';
 import { createEnrollmentCa, lateBoundCa } from './enrollment-ca.js';
+import { CsrVerifierPool } from './ca/csr-verifier-pool.js';
 import { createRevocation } from './revocation/index.js';
 import type { VerifiedCsr } from './ca/issuance.js';
 import { InProcessEventBus, type EventBus } from './events/bus.js';
@@ -100,17 +101,19 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       revocation: { login, revocation },
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
+    const csrVerifier = new CsrVerifierPool();
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
-    deviceCa.bind(createEnrollmentCa({ pki, store, clock, config }));
+    deviceCa.bind(createEnrollmentCa({ pki, store, clock, config, csrVerifier }));
     const mqtt = await startMqttBroker({
       host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
       tls: { keyPem: tls.keyPem, chainPem: tls.chainPem, clientCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate) + toPem('CERTIFICATE', pki.root.certificate) },
       deviceCaCerts: [pki.deviceCaCert],
     }).catch(async (err: unknown) => {
       await app.close();
+      await csrVerifier.close();
       throw err;
     });
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
@@ -127,6 +130,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
         clearInterval(sweep);
         await mqtt.close();
         await app.close();
+        await csrVerifier.close();
         revocation.close();
         await store.audit.append({ category: 'system', type: 'hub.stop', result: 'success', actor: 'operator', source: 'cli' });
         await store.close();

@@ -23,6 +23,7 @@ import type { Grant } from './grant.js';
 import type { Signer } from './signer.js';
 import { randomSerial } from './serial.js';
 import { resolvePolicy, type IssuancePolicy } from './policy.js';
+import type { VerifiedCsrFacts } from './csr-verifier-pool.js';
 
 export const ISSUANCE_STEPS = [
   'verifyCsr', 'checkKeyPolicy', 'checkBoundKey', 'applyProfile', 'clampValidity', 'sign', 'record',
@@ -56,6 +57,8 @@ export interface CertificateAuthorityDeps {
   readonly recorder: IssuanceRecorder;
   readonly clock: Clock;
   readonly policy?: Partial<IssuancePolicy>;
+  /** Optional worker pool for `prepareAsync` (csr-verifier-pool.ts). */
+  readonly csrVerifier?: { verify(csrDer: Buffer): Promise<VerifiedCsrFacts> };
   /** Injected for tests; defaults to 16 CSPRNG bytes (serial.ts). */
   readonly serial?: () => Buffer;
 }
@@ -70,7 +73,7 @@ export class CertificateAuthority {
   readonly #policy: IssuancePolicy;
   readonly #profile: DeviceLeafProfile;
   readonly #caValidity: Validity;
-  readonly #verified = new WeakMap<VerifiedCsr, ParsedCsr>();
+  readonly #verified = new WeakMap<VerifiedCsr, VerifiedCsrFacts>();
 
   constructor(deps: CertificateAuthorityDeps) {
     const ca = parseCertificate(deps.certificate);
@@ -103,6 +106,12 @@ export class CertificateAuthority {
    * time per P-256 CSR, ~1 ms per P-384, ~2 ms per P-521).
    */
   async prepareAsync(csrDer: Buffer): Promise<VerifiedCsr> {
+    if (this.#deps.csrVerifier !== undefined) {
+      // Parse, key import and verification on a worker thread: the event loop only checks policy.
+      const facts = await this.#deps.csrVerifier.verify(csrDer);
+      this.checkKeyPolicy(facts);
+      return this.#remember(facts);
+    }
     const csr = parseCsr(csrDer);
     await verifyCsrSignature(csr);
     this.checkKeyPolicy(csr);
@@ -130,7 +139,7 @@ export class CertificateAuthority {
     return issued;
   }
 
-  private async verifyCsr(csr: Buffer | VerifiedCsr): Promise<ParsedCsr> {
+  private async verifyCsr(csr: Buffer | VerifiedCsr): Promise<VerifiedCsrFacts> {
     if (!Buffer.isBuffer(csr)) {
       const parsed = this.#verified.get(csr);
       if (parsed === undefined) throw new FleetkeyError('INTERNAL', { cause: new Error('CSR not prepared by this CA') });
@@ -141,7 +150,7 @@ export class CertificateAuthority {
     return parsed;
   }
 
-  private checkKeyPolicy(csr: ParsedCsr): void {
+  private checkKeyPolicy(csr: VerifiedCsrFacts): void {
     const { key } = csr;
     if (!this.#policy.allowedKeyAlgorithms.includes(key.algorithm)) {
       throw new FleetkeyError('KEY_NOT_ALLOWED', { cause: new Error(`${key.algorithm} not in policy`) });
@@ -172,7 +181,7 @@ export class CertificateAuthority {
     return { notBefore: new Date(notBefore - (notBefore % 1000)), notAfter: new Date(notAfter - (notAfter % 1000)) };
   }
 
-  private applyProfile(grant: Grant, csr: ParsedCsr, validity: Validity): CertificateTemplate {
+  private applyProfile(grant: Grant, csr: VerifiedCsrFacts, validity: Validity): CertificateTemplate {
     if (!isDeviceId(grant.deviceId)) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'deviceId' } });
     const serial = (this.#deps.serial ?? randomSerial)();
     return this.#profile.template({ deviceId: grant.deviceId, spki: csr.spki, serial, ...validity });
@@ -184,7 +193,7 @@ export class CertificateAuthority {
     return assembleCertificate(tbs, signer.algorithm, await signer.sign(tbs));
   }
 
-  #remember(csr: ParsedCsr): VerifiedCsr {
+  #remember(csr: VerifiedCsrFacts): VerifiedCsr {
     const handle: VerifiedCsr = Object.freeze({
       spkiSha256Hex: spkiSha256(csr.spki).toString('hex'),
       keyAlgorithm: csr.key.algorithm,
