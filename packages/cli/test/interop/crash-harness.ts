@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { wrapEnvelope } from '@fleetkey/protocol';
 
-export const BIN = fileURLToPath(new URL('../../../bin/fleetkey.js', import.meta.url));
+import { BIN, runCli } from '../helpers/cli.js';
+
+export { BIN, runCli };
 
 /** A free TCP port on 127.0.0.1 (bound to 0, then closed). */
 export function freePort(): Promise<number> {
@@ -31,20 +33,6 @@ export function freePort(): Promise<number> {
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       server.close(() => resolve(port));
     });
-  });
-}
-
-/** Runs the CLI to completion (async spawn); `stdin` is written and closed. */
-export function runCli(args: string[], stdin = '', env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
   });
 }
 

@@ -1,28 +1,15 @@
 /** Operator commands honour the same settings as the hub, and bad arguments are coded errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../helpers/cli.js';
 import pino from 'pino';
 import { loadConfig, startHub } from '@fleetkey/hub';
 
-const BIN = fileURLToPath(new URL('../../../bin/fleetkey.js', import.meta.url));
 
-function run(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const run = (args: string[], env: Record<string, string>, stdin = '') => runCli(args, stdin, env);
 
 test('owner add and audit verify find a master key moved off the data folder (FLEETKEY_MASTER_KEY_FILE)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fleetkey-mk-'));

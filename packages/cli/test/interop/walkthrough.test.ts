@@ -6,31 +6,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { loadConfig, startHub, type RunningHub } from '@fleetkey/hub';
+import { runCli } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/fleetkey.js', import.meta.url));
 const PASSWORD = 'walkthrough password 2026';
 
-interface Run { code: number; stdout: string; stderr: string }
-function fleetkey(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
-}
+const fleetkey = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) => runCli(args, opts.stdin ?? '', opts.env ?? {});
 
 describe('README walkthrough with the fleetkey CLI against a running hub', () => {
   let dir: string;
