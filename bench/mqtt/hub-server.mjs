@@ -1,0 +1,118 @@
+// The fleetkey hub under test for bench:mqtt, in its own process (forked by run.mjs, IPC channel).
+// Starts a hub (API + embedded MQTT broker) on 127.0.0.1, ephemeral ports, temp data folder;
+// creates an owner, logs in, makes a claim token. It captures the MQTT listener's TLS material
+// (key, server chain, client CA list) by wrapping node:tls createServer before the hub is loaded,
+// so Mosquitto can be started with exactly the same server chain and client trust.
+//
+// Invariants: listens on 127.0.0.1 only; the temp folder is removed on stop / parent exit;
+// shutdown is bounded (10 s) and the process exits on its own when the parent goes away.
+// Messages in:  {type:'mem', gc} | {type:'snapshot', path} | {type:'stop'}
+// Messages out: {type:'ready', pid, url, mqttPort, rootCertPem, ownerToken, claimToken, tls:{keyPem, chainPem, clientCaPem}}
+//               | {type:'mem', rss, heapUsed, heapTotal, external, arrayBuffers, liveSessions} | {type:'snapshot', path}
+//               | {type:'error', message}
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { writeHeapSnapshot } from 'node:v8';
+
+// Capture the TLS options of the MQTT listener (the only tls.createServer with requestCert).
+let mqttTls;
+const realCreateServer = tls.createServer;
+tls.createServer = function createServerSpy(options, listener) {
+  if (options?.requestCert === true && mqttTls === undefined) {
+    mqttTls = { keyPem: String(options.key), chainPem: String(options.cert), clientCaPem: String(options.ca) };
+  }
+  return realCreateServer.call(this, options, listener);
+};
+syncBuiltinESMExports(); // named ESM imports of node:tls now see the spy
+
+const OTPAuth = await import('otpauth');
+const { default: pino } = await import('pino');
+const { loadConfig, startHub, openAdminContext } = await import('../../packages/hub/dist/src/index.js');
+
+const PASSWORD = 'bench horse battery staple 42';
+const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-mqtt-'));
+let hub;
+let stopping = false;
+
+function api(method, path, body, token) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = request(`${hub.url}${path}`, {
+      method, ca: hub.rootCertPem, checkServerIdentity: () => undefined, agent: false, timeout: 10_000,
+      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode, body: text ? JSON.parse(text) : undefined });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  const timer = setTimeout(() => process.exit(code || 3), 10_000); // bounded shutdown
+  try { if (hub) await hub.close(); } catch { /* best effort */ }
+  rmSync(dir, { recursive: true, force: true });
+  clearTimeout(timer);
+  process.exit(code);
+}
+
+process.on('disconnect', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+async function settleGc() {
+  if (typeof globalThis.gc !== 'function') return;
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+process.on('message', async (msg) => {
+  try {
+    if (msg.type === 'mem') {
+      if (msg.gc) await settleGc();
+      const m = process.memoryUsage();
+      process.send({ type: 'mem', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
+    } else if (msg.type === 'snapshot') {
+      await settleGc();
+      process.send({ type: 'snapshot', path: writeHeapSnapshot(msg.path) });
+    } else if (msg.type === 'stop') {
+      await stop(0);
+    }
+  } catch (err) {
+    process.send({ type: 'error', message: String(err?.stack ?? err) });
+  }
+});
+
+try {
+  const config = loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, process.env);
+  hub = await startHub({ config, logger: pino({ level: process.env.BENCH_HUB_LOG ?? 'warn' }) });
+  if (mqttTls === undefined) throw new Error('MQTT TLS material was not captured');
+  const admin = await openAdminContext(hub.config);
+  const created = await admin.createOrganisationWithOwner({ orgName: 'Bench', email: 'bench@bench.example', password: PASSWORD });
+  await admin.close();
+  const totp = OTPAuth.URI.parse(created.otpauthUri).generate();
+  const login = await api('POST', '/api/v1/sessions', { email: 'bench@bench.example', password: PASSWORD, totp });
+  if (login.status !== 201) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`);
+  const token = await api('POST', '/api/v1/claim-tokens', { maxUses: 1_000_000, ttlSeconds: 86400, label: 'bench-mqtt' }, login.body.token);
+  if (token.status !== 201) throw new Error(`claim token: ${token.status} ${JSON.stringify(token.body)}`);
+  process.send({
+    type: 'ready', pid: process.pid, url: hub.url, mqttPort: hub.mqttPort, rootCertPem: hub.rootCertPem,
+    ownerToken: login.body.token, claimToken: token.body.token, tls: mqttTls,
+  });
+} catch (err) {
+  process.send({ type: 'error', message: String(err?.stack ?? err) });
+  await stop(1);
+}
