@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LABEL, makeCsrs, measureCeilings } from './wrk-support.mjs';
+import { LABEL, makeCsrs, measureCeilings } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -121,7 +121,7 @@ async function writePool(dir, name, type, n) {
   const t0 = performance.now();
   const pool = await makeCsrs(type, n);
   const file = join(dir, `${name}.b64`);
-  writeFileSync(file, pool.join('\n') + '\n');
+  writeFileSync(file, pool.map((c) => c.der.toString('base64')).join('\n') + '\n');
   return { file, count: pool.length, seconds: (performance.now() - t0) / 1000 };
 }
 

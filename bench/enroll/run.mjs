@@ -16,14 +16,15 @@
 //         BENCH_CPU_PROF (folder: run the hub child with --cpu-prof into it), BENCH_MAX_CSRS (60000),
 //         BENCH_HUB_NODE_OPTIONS (extra node flags for the hub child, e.g. --perf-basic-prof for perf),
 //         BENCH_SYNC_PREPARE=1 (A/B: verify CSRs on the event loop, the route before prepareAsync).
-import { X509Certificate, generateKeyPair, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCsr, decodeCertsOnly } from '../../packages/protocol/dist/src/index.js';
+import { decodeCertsOnly } from '../../packages/protocol/dist/src/index.js';
+import { HASH, LABEL, makeCsrs, measureCeilings } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -36,43 +37,11 @@ const MAX_CSRS = num(process.env.BENCH_MAX_CSRS, 60_000);
 const GEN_BUDGET_S = Math.max(6, SECONDS); // CSR generation per phase is bounded in time as well
 const REQUEST_TIMEOUT_MS = 10_000;
 const SAMPLE_EVERY = 97; // responses fully checked per phase: 1 in 97, plus the first
-const HASH = { p256: 'sha256', p384: 'sha384', p521: 'sha512', ed25519: null };
-const CURVE = { p256: 'P-256', p384: 'P-384', p521: 'P-521' };
-const LABEL = { p256: 'P-256', p384: 'P-384', p521: 'P-521', ed25519: 'Ed25519' };
 const TARGET = 1500;
 
 if (!(SECONDS > 0 && SECONDS <= 120) || !(WARMUP >= 0 && WARMUP <= 30)) throw new Error('BENCH_SECONDS in (0,120], BENCH_WARMUP_SECONDS in [0,30]');
 for (const k of KEYS) if (!(k in HASH)) throw new Error(`unknown key type ${k}`);
 for (const c of CONCURRENCY) if (!(Number.isInteger(c) && c >= 1 && c <= 1024)) throw new Error(`bad concurrency ${c}`);
-
-const keyGenOptions = (type) => (type === 'ed25519' ? ['ed25519', {}] : ['ec', { namedCurve: CURVE[type] }]);
-const genKeyPair = (type) => new Promise((res, rej) => generateKeyPair(...keyGenOptions(type), (e, publicKey, privateKey) => (e ? rej(e) : res({ publicKey, privateKey }))));
-const signAsync = (hash, data, key) => new Promise((res, rej) => sign(hash, data, key, (e, s) => (e ? rej(e) : res(s))));
-
-// ---------------------------------------------------------------- crypto ceiling (same run)
-
-/** Synchronous operations per second on this thread: bounded by `seconds` and `maxCount`. */
-function syncRate(op, seconds, maxCount = 1e7) {
-  for (let i = 0; i < 200; i++) op(); // warm-up
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let n = 0;
-  while (n < maxCount) {
-    for (let i = 0; i < 50; i++) op();
-    n += 50;
-    if (performance.now() >= end) break;
-  }
-  return n / ((performance.now() - start) / 1000);
-}
-
-function measureCrypto(type) {
-  const { publicKey, privateKey } = generateKeyPairSync(...keyGenOptions(type));
-  const data = Buffer.alloc(450, 7); // about a device TBSCertificate / CSR info
-  const signature = sign(HASH[type], data, privateKey);
-  const signPerS = syncRate(() => sign(HASH[type], data, privateKey), 1);
-  const verifyPerS = syncRate(() => verify(HASH[type], data, publicKey, signature), 2);
-  return { signPerS, verifyPerS };
-}
 
 // ---------------------------------------------------------------- hub child process
 
@@ -128,22 +97,6 @@ function post(url, agent, headers, body) {
     req.on('error', (e) => resolveReq({ status: 0, text: String(e), ms: performance.now() - t0 }));
     req.end(body);
   });
-}
-
-async function makeCsrs(type, n) {
-  const out = [];
-  const deadline = performance.now() + GEN_BUDGET_S * 1000;
-  let started = 0;
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    while (started < n && performance.now() < deadline) {
-      started++;
-      const { publicKey, privateKey } = await genKeyPair(type);
-      const spki = publicKey.export({ type: 'spki', format: 'der' });
-      const der = await buildCsr({ spki, subject: [['CN', 'bench-device']], algorithm: type, sign: (d) => signAsync(HASH[type], d, privateKey) });
-      out.push({ body: Buffer.from(der.toString('base64'), 'latin1'), spki });
-    }
-  }));
-  return out;
 }
 
 function percentile(sorted, p) {
@@ -249,13 +202,7 @@ try {
   const caCerts = decodeCertsOnly(Buffer.from(caRes.replace(/\s+/g, ''), 'base64')).map((d) => new X509Certificate(d));
 
   // Crypto ceiling, same run, while the hub is idle.
-  const crypto = {};
-  for (const t of new Set([caAlg, ...KEYS])) crypto[t] = measureCrypto(t);
-  const ceilings = {};
-  for (const t of KEYS) {
-    const perCore = 1 / (1 / crypto[caAlg].signPerS + 1 / crypto[t].verifyPerS);
-    ceilings[t] = { signAlgorithm: caAlg, signPerS: crypto[caAlg].signPerS, verifyPerS: crypto[t].verifyPerS, perCore, machine: perCore * cores };
-  }
+  const { crypto, ceilings } = measureCeilings(caAlg, KEYS, cores);
   console.log('\ncrypto ceiling (node:crypto, one core, sync, pre-imported keys; 1/(1/sign_CA + 1/verify_device)):');
   for (const t of KEYS) {
     const c = ceilings[t];
@@ -273,7 +220,7 @@ try {
       const guess = prevRate === undefined ? cap : Math.min(cap, Math.max(prevRate * 4, 1500));
       const n = Math.min(MAX_CSRS, Math.ceil(guess * (SECONDS + WARMUP) * 1.2) + concurrency * 2);
       const g0 = performance.now();
-      const pool = await makeCsrs(type, n);
+      const pool = (await makeCsrs(type, n, GEN_BUDGET_S)).map((c) => ({ body: Buffer.from(c.der.toString('base64'), 'latin1'), spki: c.spki }));
       const genS = (performance.now() - g0) / 1000;
       const r = await runPhase({ url: ready.url, rootCertPem: ready.rootCertPem, hubProc, token, type, concurrency, pool, caCerts });
       r.csrsGenerated = pool.length;

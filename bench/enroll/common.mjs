@@ -1,34 +1,34 @@
-// Helpers of run-wrk.mjs, copied minimal from run.mjs (which runs its benchmark on import, so it
-// cannot be imported): the crypto ceiling measured in the same run and the CSR pool generation.
+// Shared by both enrollment benchmarks (run.mjs with the Node load generator, run-wrk.mjs with
+// wrk): the crypto ceiling measured in the same run and the CSR pool generation.
 //
 // Invariants:
 //  * Ceiling = 1 / (1/sign + 1/verify), as run.mjs: sign with the device CA's key type (it signs every
 //    device key type), verify with the device key type; node:crypto, one core, synchronous,
 //    pre-imported KeyObjects, 450-byte message.
-//  * makeCsrs returns distinct keys only (one generateKeyPair per CSR), each CSR the base64 of its
-//    PKCS#10 DER, which is the EST simpleenroll body (RFC 7030 §4.2.1), bounded in time.
+//  * makeCsrs returns distinct keys only (one generateKeyPair per CSR): `{ der, spki }`, where the
+//    base64 of `der` is the EST simpleenroll body (RFC 7030 §4.2.1); bounded in time.
 import { generateKeyPair, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { buildCsr } from '../../packages/protocol/dist/src/index.js';
 
 export const LABEL = { p256: 'P-256', p384: 'P-384', p521: 'P-521', ed25519: 'Ed25519' };
-const HASH = { p256: 'sha256', p384: 'sha384', p521: 'sha512', ed25519: null };
+export const HASH = { p256: 'sha256', p384: 'sha384', p521: 'sha512', ed25519: null };
 const CURVE = { p256: 'P-256', p384: 'P-384', p521: 'P-521' };
-const GEN_BUDGET_S = 60; // a pool larger than this allows is cut short (and its phase then says so)
 
 const keyGenOptions = (type) => (type === 'ed25519' ? ['ed25519', {}] : ['ec', { namedCurve: CURVE[type] }]);
 const genKeyPair = (type) => new Promise((res, rej) => generateKeyPair(...keyGenOptions(type), (e, publicKey, privateKey) => (e ? rej(e) : res({ publicKey, privateKey }))));
 const signAsync = (hash, data, key) => new Promise((res, rej) => sign(hash, data, key, (e, s) => (e ? rej(e) : res(s))));
 
-/** Synchronous operations per second on this thread, bounded by `seconds`. */
-function syncRate(op, seconds) {
+/** Synchronous operations per second on this thread: bounded by `seconds` and `maxCount`. */
+function syncRate(op, seconds, maxCount = 1e7) {
   for (let i = 0; i < 200; i++) op(); // warm-up
   const start = performance.now();
   const end = start + seconds * 1000;
   let n = 0;
-  do {
+  while (n < maxCount) {
     for (let i = 0; i < 50; i++) op();
     n += 50;
-  } while (performance.now() < end);
+    if (performance.now() >= end) break;
+  }
   return n / ((performance.now() - start) / 1000);
 }
 
@@ -54,10 +54,13 @@ export function measureCeilings(caAlg, keys, cores) {
   return { crypto, ceilings };
 }
 
-/** Up to `n` CSRs (base64 DER strings), each for a fresh key; 16 in flight on the libuv pool. */
-export async function makeCsrs(type, n) {
+/**
+ * Up to `n` CSRs, each for a fresh key, within `budgetSeconds` (a pool cut short says so in its
+ * phase); 16 in flight on the libuv pool.
+ */
+export async function makeCsrs(type, n, budgetSeconds = 60) {
   const out = [];
-  const deadline = performance.now() + GEN_BUDGET_S * 1000;
+  const deadline = performance.now() + budgetSeconds * 1000;
   let started = 0;
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (started < n && performance.now() < deadline) {
@@ -65,7 +68,7 @@ export async function makeCsrs(type, n) {
       const { publicKey, privateKey } = await genKeyPair(type);
       const spki = publicKey.export({ type: 'spki', format: 'der' });
       const der = await buildCsr({ spki, subject: [['CN', 'bench-device']], algorithm: type, sign: (d) => signAsync(HASH[type], d, privateKey) });
-      out.push(Buffer.from(der).toString('base64'));
+      out.push({ der: Buffer.from(der), spki });
     }
   }));
   return out;
