@@ -13,7 +13,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -117,34 +116,7 @@ export class HubProcess {
   }
 }
 
-export interface ApiResponse {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-/** An HTTPS JSON call to the hub, trusting only `ca`. */
-export function apiCall(base: string, ca: string, method: string, path: string, body?: unknown, token?: string): Promise<ApiResponse> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(`${base}${path}`, {
-      method, ca, checkServerIdentity: () => undefined, agent: false,
-      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        try {
-          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-        } catch {
-          resolve({ status: res.statusCode ?? 0, body: text });
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+export { apiCall, type ApiResponse } from '../helpers/api.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

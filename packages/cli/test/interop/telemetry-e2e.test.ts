@@ -7,35 +7,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { connect, enroll } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
+import { apiCall } from '../helpers/api.js';
 
 let dir: string;
 let hub: RunningHub;
 
-function api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(`${hub.url}${path}`, {
-      method, ca: hub.rootCertPem, checkServerIdentity: () => undefined, agent: false,
-      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const api = async (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> =>
+  apiCall(hub.url, hub.rootCertPem, method, path, body, token);
 
 async function owner(org: string, email: string): Promise<string> {
   const admin = await openAdminContext(hub.config);
