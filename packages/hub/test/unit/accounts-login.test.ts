@@ -122,6 +122,20 @@ test('user enumeration: unknown email and wrong password give the same error, an
   await fx.store.close();
 });
 
+test('a password typed into the email field of an unknown account is kept nowhere: not in the audit log, not in throttle keys', async () => {
+  const fx = await makeAccounts();
+  const alice = await makeOwner(fx);
+  const typed = 'Hunter2-is-my-pass@word.example';
+  await rejectsWith(wrongPassword(fx, typed, '10.0.7.1'), 'AUTH_FAILED');
+  await rejectsWith(wrongPassword(fx, alice.email, '10.0.7.2'), 'AUTH_FAILED');
+  const failures = await auditOf(fx.store, 'login', 'failure');
+  const dump = JSON.stringify(failures);
+  assert.ok(!dump.toLowerCase().includes(typed.toLowerCase()), 'typed text reached the audit log');
+  assert.equal(failures.at(-1)?.details?.['email'], alice.email, 'a known account is still named');
+  assert.equal((await fx.store.throttle.get(accountThrottleKey(typed), fx.clock.now())).failures, 1, 'the failure was still counted');
+  await fx.store.close();
+});
+
 test('one public error for every credential failure; the reason is only in the audit log', async () => {
   const fx = await makeAccounts();
   const alice = await makeOwner(fx);
