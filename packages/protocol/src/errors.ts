@@ -61,6 +61,7 @@ export const ERROR_TABLE = {
   DATA_DIR_LOCKED: { status: 500, exit: 7, message: 'The data folder is in use by another hub process.' },
   AUDIT_CHAIN_BROKEN: { status: 500, exit: 8, message: 'The audit log hash chain does not verify.' },
   SECRET_UNREADABLE: { status: 500, exit: 7, message: 'A sealed secret could not be opened (wrong master key or tampered data).' },
+  SHUTTING_DOWN: { status: 503, exit: 6, message: 'The hub is shutting down; retry on a new connection.' },
   STORAGE_UNAVAILABLE: { status: 503, exit: 7, message: 'Storage is unavailable; try again.' },
   INTERNAL: { status: 500, exit: 1, message: 'Internal error.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -7,13 +7,13 @@
  *   simplereenroll by the TLS client certificate of this connection (RFC 7030 §3.3.2).
  * - The CSR is parsed and its signature verified *before* any credential is spent, so a broken
  *   CSR never burns a single-use token. Only the CA decides what gets signed.
- * - A 401 carries `WWW-Authenticate: Basic realm="fleetkey"` (set in http/errors.ts).
+ * - A 401 carries `WWW-Authenticate: Basic realm="fleetkey"` (http/errors.ts, est/fast-path.ts).
+ * - The two enrollment POSTs run in est/fast-path.ts, before fastify (ADR 0019); this module
+ *   holds the GET routes and the helpers both share.
  */
-import type { TLSSocket } from 'node:tls';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { FleetkeyError } from '@fleetkey/protocol';
 import type { Grant } from '../ca/grant.js';
-import type { EnrollmentCredential, EnrollmentRequest } from '../provisioning/method.js';
 import type { ProvisioningRegistry } from '../provisioning/registry.js';
 
 export interface PreparedCsr {
@@ -71,13 +71,6 @@ export function secretFromAuthorization(header: string | undefined): string | un
   return bearer ? bearer[1] : undefined;
 }
 
-function clientCertificate(request: FastifyRequest): Buffer | undefined {
-  const socket = request.raw.socket as TLSSocket;
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
-  const peer = socket.getPeerCertificate(false);
-  return peer && peer.raw && peer.raw.length > 0 ? peer.raw : undefined;
-}
-
 const PKCS7_HEADERS = {
   'Content-Type': 'application/pkcs7-mime; smime-type=certs-only',
   'Content-Transfer-Encoding': 'base64',
@@ -85,8 +78,6 @@ const PKCS7_HEADERS = {
 } as const;
 
 export function registerEstRoutes<P extends PreparedCsr>(app: FastifyInstance, deps: EstDeps<P>): void {
-  app.addContentTypeParser('application/pkcs10', { parseAs: 'string', bodyLimit: deps.maxCsrBytes }, (_req, body, done) => done(null, body));
-
   app.get('/.well-known/est/cacerts', async (_request, reply) =>
     reply.headers({ ...PKCS7_HEADERS, 'Cache-Control': 'public, max-age=300' }).send(encodeBase64Body(deps.caCertsPkcs7())),
   );
@@ -94,36 +85,5 @@ export function registerEstRoutes<P extends PreparedCsr>(app: FastifyInstance, d
   // RFC 7030 §4.5.2: 204 when the server has no particular attributes to ask for.
   app.get('/.well-known/est/csrattrs', async (_request, reply) => reply.code(204).send());
 
-  const enroll = (operation: EnrollmentRequest['operation']) => async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
-    requirePkcs10(request);
-    const credential = credentialFor(operation, request);
-    const der = decodeBase64Body(request.body);
-    const csr = await (deps.ca.prepareAsync ? deps.ca.prepareAsync(der) : deps.ca.prepare(der));
-    const grant = await deps.provisioning.authorize({ credential, source: request.ip, csrSpkiSha256: csr.spkiSha256Hex, operation });
-    const issued = await deps.ca.issue(grant, csr);
-    return reply.headers(PKCS7_HEADERS).send(encodeBase64Body(deps.certsOnly([issued.der])));
-  };
-
-  app.post('/.well-known/est/simpleenroll', enroll('simpleenroll'));
-  app.post('/.well-known/est/simplereenroll', enroll('simplereenroll'));
-}
-
-/**
- * RFC 7030 §4.2.1: the request is `application/pkcs10`. fastify also parses JSON and text/plain,
- * so without this a text/plain body would be enrolled (and a JSON one misreported as a bad CSR).
- */
-function requirePkcs10(request: FastifyRequest): void {
-  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (mediaType !== 'application/pkcs10') throw new FleetkeyError('UNSUPPORTED_MEDIA_TYPE');
-}
-
-function credentialFor(operation: EnrollmentRequest['operation'], request: FastifyRequest): EnrollmentCredential {
-  if (operation === 'simplereenroll') {
-    const der = clientCertificate(request);
-    if (der === undefined) throw new FleetkeyError('CERT_REQUIRED');
-    return { kind: 'certificate', der };
-  }
-  const secret = secretFromAuthorization(request.headers.authorization);
-  if (secret === undefined || secret.length === 0) throw new FleetkeyError('AUTH_REQUIRED');
-  return { kind: 'secret', secret };
+  // simpleenroll and simplereenroll are served before fastify: est/fast-path.ts (ADR 0019).
 }

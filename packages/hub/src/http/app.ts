@@ -3,7 +3,9 @@
  * TLS: the hub's short-lived server certificate (chain to the hub root); client certificates are
  * requested but optional, so EST simplereenroll can use mutual TLS on the same port.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { installErrorHandlers } from './errors.js';
@@ -11,6 +13,7 @@ import { openApiDocument } from './openapi.js';
 import { registerOwnerRoutes, type OwnerRouteDeps } from './owner-routes.js';
 import { registerTelemetryRoutes, type TelemetryRouteDeps } from './telemetry-routes.js';
 import { registerEstRoutes, type EstDeps, type PreparedCsr } from '../est/routes.js';
+import { createEstFastPath, type EstFastPath } from '../est/fast-path.js';
 import { registerRevocationRoutes, type RevocationRouteDeps } from './revocation-routes.js';
 
 export interface HttpTls {
@@ -44,15 +47,18 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
     // AEAD + forward secrecy only (checklist row 26); TLS 1.3 suites are AEAD by definition.
     ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384',
   };
+  const est = createEstFastPath(deps.est, deps.logger);
   const app = Fastify({
-    ...(https ? { https } : {}),
+    // EST enrollment POSTs are answered before fastify routes anything (est/fast-path.ts, ADR 0019).
+    serverFactory: (handler, options) => serverWithFastPath(https, est, handler, options),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Per-request lines are off: the error handler logs failures with their code and request id.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxJsonBodyBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Closing is answered with the coded SHUTTING_DOWN below, not fastify's uncoded 503 body.
+    return503OnClosing: false,
     // Requests that fail HTTP parsing still get the one error shape (checklist row 30).
     clientErrorHandler: (err, socket) => {
       if (!socket.writable) return socket.destroy(err);
@@ -63,6 +69,16 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
     genReqId: () => crypto.randomUUID(),
   }) as unknown as FastifyInstance;
   installErrorHandlers(app);
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    est.close();
+    done();
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) void reply.header('Connection', 'close');
+    if (closing) throw new FleetkeyError('SHUTTING_DOWN');
+  });
   app.addHook('onSend', async (_request, reply, payload) => {
     void reply.header('X-Content-Type-Options', 'nosniff');
     return payload;
@@ -76,4 +92,18 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
   registerEstRoutes(app, deps.est);
   if (deps.revocation !== undefined) registerRevocationRoutes(app, deps.revocation);
   return app;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The HTTP(S) server fastify would build, with the EST fast path in front of fastify's handler. */
+function serverWithFastPath(https: object | undefined, est: EstFastPath, handler: Handler, options: FastifyServerOptions): Server {
+  const route: Handler = (req, res) => {
+    if (!est.handle(req, res)) handler(req, res);
+  };
+  const server: Server = https === undefined ? createHttpServer(route) : createHttpsServer(https, route);
+  // What fastify sets on a server it creates itself (lib/server.js getServerInstance).
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
+  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
+  return server;
 }

@@ -51,7 +51,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Fle
  * What of the cause may be logged. Parser errors quote the request body (which may hold a password
  * or token), so for client errors from outside our code only the error's name and code are kept.
  */
-function describeCause(err: FleetkeyError, raw: unknown): unknown {
+export function describeCause(err: FleetkeyError, raw: unknown): unknown {
   if (err.status >= 500) return err.cause ?? raw;
   const cause = raw instanceof FleetkeyError ? raw.cause : raw;
   if (cause instanceof FleetkeyError) return { code: cause.code };
