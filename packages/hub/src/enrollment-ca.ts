@@ -1,39 +1,61 @@
 /**
  * Wires the device CA (ca/issuance.ts) to the hub: its signer is the device CA key from the data
- * folder, and its record step writes device + certificate + audit as one durable store unit.
+ * folder, and its record step writes device + certificate + audit (+ the claim-token use the
+ * grant names) as one durable store unit.
  */
-import { fail, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
+import { FleetkeyError, fail, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
+import type { Grant } from './ca/grant.js';
 import type { CsrVerifierPool } from './ca/csr-verifier-pool.js';
-import { CertificateAuthority, type IssuanceRecorder, type VerifiedCsr } from './ca/issuance.js';
+import { CertificateAuthority, type IssuanceRecorder, type IssuedCertificate, type VerifiedCsr } from './ca/issuance.js';
 import type { EstCa } from './est/routes.js';
 import type { HubConfig } from './config/load.js';
 import type { HubPki } from './pki/bootstrap.js';
-import type { Store } from './storage/types.js';
+import type { NewEnrollment, Store } from './storage/types.js';
 
 export function storeRecorder(store: Store, clock: Clock): IssuanceRecorder {
   return {
-    record: (issued, grant) =>
-      store.devices.recordEnrollment({
-        device: {
-          id: grant.deviceId, tenantId: grant.tenantId, status: 'active', createdAt: clock.now(), enrolledVia: grant.method,
-          claimTokenId: grant.context?.claimTokenId ?? null, label: null, currentSerial: issued.serialHex,
-        },
-        certificate: {
-          serial: issued.serialHex, deviceId: issued.deviceId, tenantId: grant.tenantId, spkiSha256: issued.spkiSha256Hex,
-          keyAlgorithm: issued.keyAlgorithm, notBefore: issued.notBefore.getTime(), notAfter: issued.notAfter.getTime(),
-          issuedAt: clock.now(), der: issued.der, revokedAt: null, revocationReason: null,
-        },
-        audit: {
-          category: 'certificate', type: 'certificate.issue', result: 'success', actor: `device:${grant.deviceId}`,
-          source: grant.context?.source ?? 'unknown', tenantId: grant.tenantId,
-          details: {
-            method: grant.method, serial: issued.serialHex, keyAlgorithm: issued.keyAlgorithm,
-            notAfter: issued.notAfter.toISOString(), claimTokenId: grant.context?.claimTokenId ?? null,
-            previousSerial: grant.context?.previousSerial ?? null,
-          },
-        },
-      }),
+    record: async (issued, grant) => {
+      const now = clock.now();
+      try {
+        await store.devices.recordEnrollment({ ...enrollmentOf(issued, grant, now), ...(grant.redeem ? { redeem: { ...grant.redeem, now } } : {}) });
+      } catch (err) {
+        // The token was redeemable at authorisation and was used up, revoked or expired since.
+        if (err instanceof FleetkeyError && err.code === 'CLAIM_TOKEN_INVALID') await auditLateRedeemFailure(store, grant);
+        throw err;
+      }
+    },
   };
+}
+
+function enrollmentOf(issued: IssuedCertificate, grant: Grant, now: number): NewEnrollment {
+  return {
+    device: {
+      id: grant.deviceId, tenantId: grant.tenantId, status: 'active', createdAt: now, enrolledVia: grant.method,
+      claimTokenId: grant.context?.claimTokenId ?? null, label: null, currentSerial: issued.serialHex,
+    },
+    certificate: {
+      serial: issued.serialHex, deviceId: issued.deviceId, tenantId: grant.tenantId, spkiSha256: issued.spkiSha256Hex,
+      keyAlgorithm: issued.keyAlgorithm, notBefore: issued.notBefore.getTime(), notAfter: issued.notAfter.getTime(),
+      issuedAt: now, der: issued.der, revokedAt: null, revocationReason: null,
+    },
+    audit: {
+      category: 'certificate', type: 'certificate.issue', result: 'success', actor: `device:${grant.deviceId}`,
+      source: grant.context?.source ?? 'unknown', tenantId: grant.tenantId,
+      details: {
+        method: grant.method, serial: issued.serialHex, keyAlgorithm: issued.keyAlgorithm,
+        notAfter: issued.notAfter.toISOString(), claimTokenId: grant.context?.claimTokenId ?? null,
+        previousSerial: grant.context?.previousSerial ?? null,
+      },
+    },
+  };
+}
+
+async function auditLateRedeemFailure(store: Store, grant: Grant): Promise<void> {
+  await store.audit.append({
+    category: 'claim', type: 'claim_token.redeem', result: 'failure', actor: 'anonymous',
+    source: grant.context?.source ?? 'unknown', tenantId: grant.tenantId, code: 'CLAIM_TOKEN_INVALID',
+    details: { reason: 'used up, revoked or expired while enrolling', claimTokenId: grant.context?.claimTokenId ?? null },
+  });
 }
 
 export function createEnrollmentCa(o: { pki: HubPki; store: Store; clock: Clock; config: HubConfig; csrVerifier?: CsrVerifierPool }): CertificateAuthority {

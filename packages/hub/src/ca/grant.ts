@@ -15,4 +15,9 @@ export interface Grant {
   readonly boundSpkiSha256?: string;
   /** Method-specific facts for the audit trail (token id, previous serial, source address). */
   readonly context?: Record<string, string>;
+  /**
+   * A claim-token use to spend in the same durable unit that records the certificate: the use is
+   * spent if and only if the certificate is recorded (storage `NewEnrollment.redeem`).
+   */
+  readonly redeem?: { readonly claimTokenHash: string };
 }

@@ -4,7 +4,8 @@
  *
  * Invariants:
  * - `authorize` either returns a Grant or throws a FleetkeyError; on throw nothing was granted and
- *   no single-use credential is left half-spent.
+ *   no single-use credential is left half-spent. A credential that must be spent is named in the
+ *   grant (`redeem`) and spent by the store together with the certificate record, never before.
  * - A method never reads the CSR's subject or extensions; it may bind the CSR key (by SPKI hash).
  * - Failures are audited by the method with the precise reason; the client sees one public code.
  *

@@ -7,8 +7,10 @@
  * - Each mutating repository method is one atomic unit, and resolves only after that unit is
  *   durably committed. A method that takes `audit` appends that audit record in the same unit:
  *   the change and its audit record land together or not at all.
- * - `claimTokens.consume` is a single conditional statement (never read-then-write): of N
- *   concurrent callers for a token with k uses left, exactly k win.
+ * - A claim token is spent by `devices.recordEnrollment` (`redeem`) with a single conditional
+ *   statement in the same unit as the device, certificate and audit record (never read-then-
+ *   write): of N concurrent enrollments on a token with k uses left, exactly k are recorded, and a
+ *   use is spent only by an enrollment that is recorded.
  * - Secrets are stored only hashed (tokens, sessions) or sealed (TOTP seeds, keys): the store
  *   never sees them in clear.
  * - The audit log is append-only and hash-chained: record n stores sha256(prev hash ‖ canonical
@@ -170,8 +172,6 @@ export interface ThrottleRepo {
   reset(key: string): Promise<void>;
 }
 
-export type ConsumeResult = { readonly ok: true; readonly token: ClaimToken } | { readonly ok: false };
-
 export interface ClaimTokenRepo {
   create(token: ClaimToken, audit: AuditEventInput): Promise<void>;
   get(tenantId: string, id: string): Promise<ClaimToken | undefined>;
@@ -179,16 +179,22 @@ export interface ClaimTokenRepo {
   /** Revokes a token of this tenant; false when no such token. */
   revoke(tenantId: string, id: string, now: number, audit: AuditEventInput): Promise<boolean>;
   /**
-   * One atomic conditional statement: uses += 1 where hash matches, not revoked, not expired
-   * and uses < maxUses. Returns the token after the update when it won.
+   * The token with this hash if it could be redeemed at `now` (not revoked, not expired, uses
+   * left). A read: the use is spent by `devices.recordEnrollment` with `redeem`.
    */
-  consume(tokenHash: string, now: number): Promise<ConsumeResult>;
+  findRedeemable(tokenHash: string, now: number): Promise<ClaimToken | undefined>;
 }
 
 export interface NewEnrollment {
   readonly device: Device;
   readonly certificate: CertificateRecord;
   readonly audit: AuditEventInput;
+  /**
+   * Spend one use of this claim token in the same unit: `uses += 1` where the hash matches, not
+   * revoked, `expires_at > now` and uses < maxUses. When no use can be spent nothing is recorded
+   * and the method rejects with CLAIM_TOKEN_INVALID.
+   */
+  readonly redeem?: { readonly claimTokenHash: string; readonly now: number };
 }
 
 export interface DeviceRepo {
@@ -198,8 +204,9 @@ export interface DeviceRepo {
   list(tenantId: string, opts?: { limit?: number; after?: string }): Promise<Device[]>;
   /**
    * Records an issued certificate and creates (first enrollment) or updates (re-enrollment) the
-   * device, atomically with the audit record. CONFLICT when the public key is already enrolled
-   * on another device.
+   * device, atomically with the audit record (and the claim-token use of `redeem`). Rejects with
+   * KEY_ALREADY_ENROLLED when the public key is enrolled on another device, CONFLICT when the
+   * device exists in another tenant or state, CLAIM_TOKEN_INVALID when `redeem` cannot be spent.
    */
   recordEnrollment(enrollment: NewEnrollment): Promise<void>;
   certificates(tenantId: string, deviceId: string): Promise<CertificateRecord[]>;

@@ -114,6 +114,7 @@ describe('EST enrollment attacks (real hub over HTTPS)', () => {
     const org = await t.owner('Race Org');
     const claim = await newClaimToken(org);
     const devices = await Promise.all(Array.from({ length: 50 }, () => p256Device()));
+    const auditBefore = (await t.hub.store.audit.list({ limit: 100_000 })).length;
     const results = await Promise.all(devices.map((d) => est(claim.token, b64(d.csr))));
     const won = results.filter((r) => r.status === 200);
     const lost = results.filter((r) => r.status !== 200);
@@ -124,6 +125,10 @@ describe('EST enrollment attacks (real hub over HTTPS)', () => {
     assert.equal(ids.length, 1, 'exactly one device in the organisation');
     assert.equal(ids[0], deviceIdFromCertificate(issuedCertificate(won[0]!)));
     assert.equal(await storedUses(t, org, claim.id), 1);
+    // Every loser is audited once, whether it lost at authorisation or at the record step.
+    const added = (await t.hub.store.audit.list({ limit: 100_000 })).slice(auditBefore);
+    assert.equal(added.filter((r) => r.type === 'claim_token.redeem' && r.result === 'failure').length, 49);
+    assert.equal(added.filter((r) => r.type === 'certificate.issue').length, 1);
   });
 
   test('expired claim token (clock past its TTL) is refused with 401 CLAIM_TOKEN_INVALID; uses unchanged, no device', async () => {

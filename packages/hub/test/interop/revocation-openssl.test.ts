@@ -226,5 +226,7 @@ describe('revocation: CRL and OCSP with openssl and curl against a real hub', ()
     assert.equal(r.status, 409, r.text);
     assert.equal(r.body.error.code, 'KEY_ALREADY_ENROLLED');
     assert.equal((await t.hub.store.devices.list(a.tenantId)).length, devicesBefore);
+    // The refused enrollment spent nothing: the token still works for a new key.
+    assert.equal((await t.hub.store.claimTokens.get(a.tenantId, claim.id))?.uses, 0, 'claim token not spent');
   });
 });

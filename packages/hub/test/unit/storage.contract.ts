@@ -83,25 +83,51 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(await store.owners.advanceTotpStep(owner.id, 101), true);
     });
 
-    test('single-use claim token consumed by 50 concurrent callers: exactly one wins', async () => {
+    test('single-use claim token redeemed by 50 concurrent enrollments: exactly one is recorded', async () => {
       const t = claimToken(tenant.id, 'ct_race', clock.now());
       await store.claimTokens.create(t, audit('claim_token.create', tenant.id));
-      const results = await Promise.all(Array.from({ length: 50 }, () => store.claimTokens.consume(t.tokenHash, clock.now())));
-      assert.equal(results.filter((r) => r.ok).length, 1);
+      const attempts = Array.from({ length: 50 }, (_, i) => ({
+        ...enrollment(tenant.id, `dev-race-${i}`, clock.now()), redeem: { claimTokenHash: t.tokenHash, now: clock.now() },
+      }));
+      const results = await Promise.allSettled(attempts.map((e) => store.devices.recordEnrollment(e)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.ok(r.reason instanceof FleetkeyError && r.reason.code === 'CLAIM_TOKEN_INVALID');
+      }
       assert.equal((await store.claimTokens.get(tenant.id, t.id))?.uses, 1);
+      const recorded = await Promise.all(attempts.map((e) => store.devices.get(tenant.id, e.device.id)));
+      assert.equal(recorded.filter((d) => d !== undefined).length, 1, 'only the winner has a device');
     });
 
-    test('expired, revoked and used-up tokens are not consumed and stay unchanged', async () => {
+    test('expired, revoked and used-up tokens are not redeemable, spend nothing and record nothing', async () => {
       const expired = claimToken(tenant.id, 'ct_exp', clock.now(), { expiresAt: clock.now() + 10 });
       const revoked = claimToken(tenant.id, 'ct_rev', clock.now());
       const multi = claimToken(tenant.id, 'ct_multi', clock.now(), { maxUses: 3 });
       for (const t of [expired, revoked, multi]) await store.claimTokens.create(t, audit('claim_token.create'));
       assert.equal(await store.claimTokens.revoke(tenant.id, revoked.id, clock.now(), audit('claim_token.revoke')), true);
-      assert.equal((await store.claimTokens.consume(expired.tokenHash, clock.now() + 10)).ok, false);
-      assert.equal((await store.claimTokens.consume(revoked.tokenHash, clock.now())).ok, false);
-      const wins = await Promise.all(Array.from({ length: 10 }, () => store.claimTokens.consume(multi.tokenHash, clock.now())));
-      assert.equal(wins.filter((r) => r.ok).length, 3);
+      assert.equal(await store.claimTokens.findRedeemable(expired.tokenHash, clock.now() + 10), undefined);
+      assert.equal(await store.claimTokens.findRedeemable(revoked.tokenHash, clock.now()), undefined);
+      assert.equal((await store.claimTokens.findRedeemable(multi.tokenHash, clock.now()))?.id, multi.id);
+      const late = { ...enrollment(tenant.id, 'dev-late', clock.now()), redeem: { claimTokenHash: expired.tokenHash, now: clock.now() + 10 } };
+      await assert.rejects(store.devices.recordEnrollment(late), (e: unknown) => e instanceof FleetkeyError && e.code === 'CLAIM_TOKEN_INVALID');
+      assert.equal(await store.devices.get(tenant.id, 'dev-late'), undefined);
+      assert.equal(await store.devices.certificateBySerial(late.certificate.serial), undefined);
+      const wins = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => store.devices.recordEnrollment({
+        ...enrollment(tenant.id, `dev-multi-${i}`, clock.now()), redeem: { claimTokenHash: multi.tokenHash, now: clock.now() },
+      })));
+      assert.equal(wins.filter((r) => r.status === 'fulfilled').length, 3);
       assert.equal((await store.claimTokens.get(tenant.id, expired.id))?.uses, 0);
+      assert.equal((await store.claimTokens.get(tenant.id, multi.id))?.uses, 3);
+      assert.equal(await store.claimTokens.findRedeemable(multi.tokenHash, clock.now()), undefined, 'used up');
+    });
+
+    test('an enrollment refused for its key spends no use of its claim token', async () => {
+      const t = claimToken(tenant.id, 'ct_keyclash', clock.now());
+      await store.claimTokens.create(t, audit('claim_token.create'));
+      await store.devices.recordEnrollment(enrollment(tenant.id, 'dev-key-owner', clock.now(), 'spki-clash'));
+      const clash = { ...enrollment(tenant.id, 'dev-key-thief', clock.now(), 'spki-clash'), redeem: { claimTokenHash: t.tokenHash, now: clock.now() } };
+      await assert.rejects(store.devices.recordEnrollment(clash), (e: unknown) => e instanceof FleetkeyError && e.code === 'KEY_ALREADY_ENROLLED');
+      assert.equal((await store.claimTokens.get(tenant.id, t.id))?.uses, 0);
     });
 
     test('claim tokens are tenant-scoped: another tenant can neither read nor revoke them', async () => {

@@ -4,8 +4,11 @@
  * organisation.
  *
  * Invariants:
- * - Redemption is the store's single conditional UPDATE: of N concurrent redemptions of a k-use
- *   token exactly k win; expired, revoked and used-up tokens never win.
+ * - `authorize` spends nothing: it checks that the token can be redeemed now and returns a grant
+ *   whose `redeem` the store spends with one conditional UPDATE in the same unit that records the
+ *   certificate. Of N concurrent enrollments on a k-use token exactly k are recorded; a use is
+ *   spent only by an enrollment that is recorded (a refused key or a failed issuance spends
+ *   none); expired, revoked and used-up tokens never win.
  * - Unknown, malformed, expired, used-up and revoked tokens all answer CLAIM_TOKEN_INVALID; the
  *   reason goes to the audit record only. The token itself is never logged or audited.
  * - A source with too many failed redemptions is locked (RATE_LIMITED) before any lookup.
@@ -50,19 +53,20 @@ export class ClaimTokenMethod implements ProvisioningMethod {
       throw new FleetkeyError('RATE_LIMITED');
     }
     const secret = request.credential.secret;
-    const result = isClaimTokenShape(secret) ? await store.claimTokens.consume(hashClaimToken(secret), now) : { ok: false as const };
-    if (!result.ok) {
+    const tokenHash = isClaimTokenShape(secret) ? hashClaimToken(secret) : undefined;
+    const token = tokenHash === undefined ? undefined : await store.claimTokens.findRedeemable(tokenHash, now);
+    if (token === undefined || tokenHash === undefined) {
       await store.throttle.recordFailure(sourceKey, now, this.#deps.sourcePolicy);
       await this.#auditFailure(request, 'CLAIM_TOKEN_INVALID', isClaimTokenShape(secret) ? 'unknown, expired, used up or revoked' : 'malformed');
       throw new FleetkeyError('CLAIM_TOKEN_INVALID');
     }
-    const token = result.token;
     return {
       method: this.name,
       tenantId: token.tenantId,
       deviceId: newDeviceId(),
       maxValidityMs: this.#deps.deviceValidityMs,
       context: { claimTokenId: token.id, source: request.source },
+      redeem: { claimTokenHash: tokenHash },
     };
   }
 

@@ -1,6 +1,6 @@
-/** Claim tokens: create, list, revoke, and the single-statement consume. */
+/** Claim tokens: create, list, revoke, and the redeemability read (devices.ts spends a use). */
 import type { SqliteContext } from './context.js';
-import type { ClaimTokenRepo, ConsumeResult } from '../types.js';
+import type { ClaimTokenRepo } from '../types.js';
 import { toClaimToken } from './rows.js';
 
 export function claimTokenRepo(ctx: SqliteContext): ClaimTokenRepo {
@@ -26,16 +26,12 @@ export function claimTokenRepo(ctx: SqliteContext): ClaimTokenRepo {
             .changes === 1,
         audit,
       ),
-    consume: (tokenHash, now) =>
-      ctx.write((): ConsumeResult => {
-        // The single conditional statement: never read-then-write.
-        const r = ctx.get(
-          `UPDATE claim_tokens SET uses = uses + 1
-           WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses
-           RETURNING *`,
-          tokenHash, now,
-        );
-        return r === undefined ? { ok: false } : { ok: true, token: toClaimToken(r) };
-      }),
+    findRedeemable: async (tokenHash, now) => {
+      const r = ctx.get(
+        'SELECT * FROM claim_tokens WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses',
+        tokenHash, now,
+      );
+      return r && toClaimToken(r);
+    },
   };
 }

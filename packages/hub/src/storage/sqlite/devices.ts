@@ -19,8 +19,9 @@ export function deviceRepo(ctx: SqliteContext): DeviceRepo {
         'SELECT * FROM devices WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?',
         tenantId, opts.after ?? '', Math.min(Math.max(opts.limit ?? 100, 1), 1000),
       ).map(toDevice),
-    recordEnrollment: ({ device: d, certificate: c, audit }) =>
+    recordEnrollment: ({ device: d, certificate: c, audit, redeem }) =>
       ctx.write(() => {
+        if (redeem !== undefined) spendClaimTokenUse(ctx, redeem.claimTokenHash, redeem.now);
         const taken = ctx.get('SELECT device_id FROM certificates WHERE spki_sha256 = ? AND device_id <> ? LIMIT 1', c.spkiSha256, d.id);
         if (taken !== undefined) throw new FleetkeyError('KEY_ALREADY_ENROLLED');
         const upsert = ctx.run(
@@ -51,4 +52,14 @@ export function deviceRepo(ctx: SqliteContext): DeviceRepo {
       return r && toCertificate(r);
     },
   };
+}
+
+/** The single conditional statement that spends one use (never read-then-write). */
+function spendClaimTokenUse(ctx: SqliteContext, tokenHash: string, now: number): void {
+  const spent = ctx.run(
+    `UPDATE claim_tokens SET uses = uses + 1
+     WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ? AND uses < max_uses`,
+    tokenHash, now,
+  );
+  if (spent.changes !== 1) throw new FleetkeyError('CLAIM_TOKEN_INVALID', { cause: new Error('no use left to spend at record time') });
 }
