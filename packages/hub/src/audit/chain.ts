@@ -8,7 +8,7 @@
  * Invariants: seq starts at 1 and has no gaps; each prevHash equals the previous record's hash.
  * `verifyChain` reports the first record that breaks either rule or whose hash does not match.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { AuditEventInput, AuditRecord, AuditVerification } from '../storage/types.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -22,46 +22,48 @@ type DetailValue = string | number | boolean | null;
 
 function sortedDetails(details: AuditEventInput['details']): Record<string, DetailValue> {
   const out: Record<string, DetailValue> = {};
-  for (const key of Object.keys(details ?? {}).sort()) out[key] = details?.[key] ?? null;
+  if (details === undefined) return out;
+  for (const key of Object.keys(details).sort()) out[key] = details[key] ?? null;
   return out;
 }
 
-export function canonicalAudit(r: Omit<AuditRecord, 'hash'>): string {
+/** The canonical text; `details` must already have sorted keys (as every stored record has). */
+function canonicalOf(r: Omit<AuditRecord, 'hash'>, details: Record<string, DetailValue>): string {
   return JSON.stringify([
-    r.seq,
-    r.time,
-    r.eventId,
-    r.category,
-    r.type,
-    r.result,
-    r.actor,
-    r.source,
-    r.tenantId ?? null,
-    r.session ?? null,
-    r.code ?? null,
-    sortedDetails(r.details),
-    r.prevHash,
+    r.seq, r.time, r.eventId, r.category, r.type, r.result, r.actor, r.source,
+    r.tenantId ?? null, r.session ?? null, r.code ?? null, details, r.prevHash,
   ]);
 }
 
-export function hashAudit(r: Omit<AuditRecord, 'hash'>): string {
-  return createHash('sha256').update(r.prevHash).update('\n').update(canonicalAudit(r)).digest('hex');
+export function canonicalAudit(r: Omit<AuditRecord, 'hash'>): string {
+  return canonicalOf(r, sortedDetails(r.details));
 }
 
-/** Builds the next record of the chain. */
+const sha256Hex = (text: string): string => hash('sha256', text, 'hex');
+
+export function hashAudit(r: Omit<AuditRecord, 'hash'>): string {
+  return sha256Hex(`${r.prevHash}\n${canonicalAudit(r)}`);
+}
+
+/** Builds the next record of the chain (hot path: one per audited write). */
 export function nextAuditRecord(head: ChainHead, event: AuditEventInput, nowMs: number): AuditRecord {
+  const details = sortedDetails(event.details);
   const base: Omit<AuditRecord, 'hash'> = {
-    ...event,
-    tenantId: event.tenantId ?? null,
-    session: event.session ?? null,
-    code: event.code ?? null,
-    details: sortedDetails(event.details),
     seq: head.seq + 1,
     time: new Date(nowMs).toISOString(),
     eventId: randomUUID(),
+    category: event.category,
+    type: event.type,
+    result: event.result,
+    actor: event.actor,
+    source: event.source,
+    tenantId: event.tenantId ?? null,
+    session: event.session ?? null,
+    code: event.code ?? null,
+    details,
     prevHash: head.hash,
   };
-  return { ...base, hash: hashAudit(base) };
+  return { ...base, hash: sha256Hex(`${head.hash}\n${canonicalOf(base, details)}`) };
 }
 
 /** Verifies records given in seq order (streamed by the caller). */
