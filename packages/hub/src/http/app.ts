@@ -3,6 +3,7 @@
  * TLS: the hub's short-lived server certificate (chain to the hub root); client certificates are
  * requested but optional, so EST simplereenroll can use mutual TLS on the same port.
  */
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { FleetkeyError } from '@fleetkey/protocol';
@@ -33,17 +34,23 @@ export interface AppDeps<P extends PreparedCsr> {
   readonly revocation?: RevocationRouteDeps;
 }
 
-export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
-  const https = deps.tls && {
-    key: deps.tls.key,
-    cert: deps.tls.cert,
-    ca: deps.tls.ca,
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2' as const,
+/**
+ * The HTTPS listener's secure-context options: used to create the server and, unchanged in
+ * shape, by `server.setSecureContext` on a live certificate or trust change (tls/live-trust.ts).
+ */
+export function httpsContextOptions(tls: HttpTls): SecureContextOptions {
+  return {
+    key: tls.key,
+    cert: tls.cert,
+    ca: tls.ca,
+    minVersion: 'TLSv1.2',
     // AEAD + forward secrecy only (checklist row 26); TLS 1.3 suites are AEAD by definition.
     ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384',
   };
+}
+
+export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
+  const https = deps.tls && { ...httpsContextOptions(deps.tls), requestCert: true, rejectUnauthorized: false };
   const app = Fastify({
     ...(https ? { https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
