@@ -26,8 +26,9 @@ export interface CampaignOptions {
   /** [0] long-lived probe, [1] fresh-connection probe, the rest one per worker. */
   readonly devices: readonly FuzzDevice[];
   readonly seed: number;
-  /** Stop once this many packets were sent. */
+  /** Stop once this many packets were sent (only malformed ones when `countAttacksOnly`). */
   readonly packets: number;
+  readonly countAttacksOnly?: boolean;
   readonly maxDurationMs: number;
   readonly closeTimeoutMs: number;
   /** For stalled cases: the broker's CONNECT timeout plus slack. */
@@ -249,7 +250,7 @@ export async function runFuzzCampaign(o: CampaignOptions): Promise<CampaignResul
   const start = performance.now();
   let index = 0;
   let finished = false;
-  const next = (): number | undefined => (r.packets < o.packets && performance.now() - start < o.maxDurationMs ? index++ : undefined);
+  const next = (): number | undefined => ((o.countAttacksOnly === true ? r.attackPackets : r.packets) < o.packets && performance.now() - start < o.maxDurationMs ? index++ : undefined);
   let sampling: Promise<void> | undefined;
   const sample = async (): Promise<void> => {
     sampling ??= o.memory().then((m) => {
