@@ -6,9 +6,10 @@
 //
 // Invariants: listens on 127.0.0.1 only; the temp folder is removed on stop / parent exit;
 // shutdown is bounded (10 s) and the process exits on its own when the parent goes away.
-// Messages in:  {type:'mem', gc} | {type:'snapshot', path} | {type:'stop'}
+// Messages in:  {type:'mem', gc} | {type:'snapshot', path} | {type:'count', deviceIds} | {type:'stop'}
 // Messages out: {type:'ready', pid, url, mqttPort, rootCertPem, ownerToken, claimToken, tls:{keyPem, chainPem, clientCaPem}}
 //               | {type:'mem', rss, heapUsed, heapTotal, external, arrayBuffers, liveSessions} | {type:'snapshot', path}
+//               | {type:'count', total} (stored telemetry rows of those devices)
 //               | {type:'error', message}
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
@@ -36,6 +37,7 @@ const { loadConfig, startHub, openAdminContext } = await import('../../packages/
 const PASSWORD = 'bench horse battery staple 42';
 const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-mqtt-'));
 let hub;
+let tenantId;
 let stopping = false;
 
 function api(method, path, body, token) {
@@ -88,6 +90,10 @@ process.on('message', async (msg) => {
     } else if (msg.type === 'snapshot') {
       await settleGc();
       process.send({ type: 'snapshot', path: writeHeapSnapshot(msg.path) });
+    } else if (msg.type === 'count') {
+      let total = 0;
+      for (const id of msg.deviceIds) total += await hub.store.telemetry.count(tenantId, id);
+      process.send({ type: 'count', total });
     } else if (msg.type === 'stop') {
       await stop(0);
     }
@@ -103,6 +109,7 @@ try {
   const admin = await openAdminContext(hub.config);
   const created = await admin.createOrganisationWithOwner({ orgName: 'Bench', email: 'bench@bench.example', password: PASSWORD });
   await admin.close();
+  tenantId = created.tenantId;
   const totp = OTPAuth.URI.parse(created.otpauthUri).generate();
   const login = await api('POST', '/api/v1/sessions', { email: 'bench@bench.example', password: PASSWORD, totp });
   if (login.status !== 201) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`);

@@ -1,16 +1,17 @@
-// The other processes and peers of bench:mqtt: Mosquitto 2.0.11 (spawned asynchronously, killed
-// by its pid), /proc readings of a broker process, and device enrollment through the fleetkey
+// The other processes and peers of bench:mqtt and fuzz:mqtt: the forked hub (hub-server.mjs),
+// Mosquitto 2.0.11 (spawned asynchronously, killed by its pid), /proc readings of a broker process, and device enrollment through the fleetkey
 // hub's EST route (so both brokers see the same hub-issued device certificates).
 //
 // Invariants: Mosquitto listens on 127.0.0.1 only, with mutual TLS (require_certificate,
 // use_identity_as_username), the hub's server chain and key, cafile = device CA + root, no
 // persistence (its QoS 1 is in memory); every wait is bounded; only our own child is killed.
 import { generateKeyPair, sign } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect as tcpConnect, createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildCsr, decodeCertsOnly, deviceIdFromCertificate, toPem } from '../../packages/protocol/dist/src/index.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -127,4 +128,34 @@ export async function enrollDevices({ url, rootCertPem, claimToken, n, concurren
   }));
   if (devices.length < n) throw new Error(`enrolled ${devices.length} of ${n} devices (${errors} errors)`);
   return devices;
+}
+
+/**
+ * Forks the hub under test (hub-server.mjs, --expose-gc, IPC). `env` adds settings; `exited`
+ * resolves with the exit code if the hub dies (a crash, when nobody asked it to stop).
+ */
+export function startHubProcess(env = {}) {
+  const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'hub-server.mjs'), [], {
+    execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000', FLEETKEY_LOG_LEVEL: 'warn', ...env },
+  });
+  const waiters = new Map();
+  child.on('message', (msg) => {
+    if (msg.type === 'error') console.error(`hub child: ${msg.message}`);
+    const w = waiters.get(msg.type) ?? (msg.type === 'error' ? [...waiters.values()][0] : undefined);
+    if (w) { waiters.delete(msg.type); w(msg); }
+  });
+  const expect = (type, timeoutMs = 60_000) => new Promise((res, rej) => {
+    const timer = setTimeout(() => { waiters.delete(type); rej(new Error(`hub child: no '${type}' in ${timeoutMs} ms`)); }, timeoutMs);
+    waiters.set(type, (m) => { clearTimeout(timer); if (m.type === 'error') rej(new Error(m.message)); else res(m); });
+  });
+  const ask = (msg, timeoutMs) => { const p = expect(msg.type, timeoutMs); child.send(msg); return p; };
+  const stop = () => new Promise((res) => {
+    if (child.exitCode !== null) return res();
+    const timer = setTimeout(() => { child.kill('SIGKILL'); res(); }, 15_000);
+    child.once('exit', () => { clearTimeout(timer); res(); });
+    child.send({ type: 'stop' });
+  });
+  const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  return { child, ready: expect('ready'), ask, stop, exited };
 }

@@ -14,14 +14,13 @@
 //         BENCH_IDLE_BUDGET_S (60 per broker to open them), BENCH_REVOKES (50),
 //         BENCH_HEAP_SNAPSHOT (file: heap snapshot of the hub with the idle connections open),
 //         BENCH_OUT (bench/results/mqtt-<date>.json; '-' = none).
-import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeSession, openSession, publishLoop, secureContextFor } from './client.mjs';
-import { apiPost, enrollDevices, procCpuUs, procRssBytes, setAgent, startMosquitto } from './peers.mjs';
+import { apiPost, enrollDevices, procCpuUs, procRssBytes, setAgent, startHubProcess, startMosquitto } from './peers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -42,31 +41,6 @@ for (const [k, v, max] of [['BENCH_CONNECTIONS', CONNECTIONS, 100_000], ['BENCH_
 const pct = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]);
 const lat = (arr) => { const s = Float64Array.from(arr).sort(); return { p50: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99), max: s[s.length - 1] ?? NaN, n: s.length }; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function startHubProcess() {
-  const child = fork(join(here, 'hub-server.mjs'), [], {
-    execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000', FLEETKEY_LOG_LEVEL: 'warn', FLEETKEY_MQTT_RATE: '100000', FLEETKEY_MQTT_RATE_BURST: '1000000' },
-  });
-  const waiters = new Map();
-  child.on('message', (msg) => {
-    if (msg.type === 'error') console.error(`hub child: ${msg.message}`);
-    const w = waiters.get(msg.type) ?? (msg.type === 'error' ? [...waiters.values()][0] : undefined);
-    if (w) { waiters.delete(msg.type); w(msg); }
-  });
-  const expect = (type, timeoutMs = 60_000) => new Promise((res, rej) => {
-    const timer = setTimeout(() => { waiters.delete(type); rej(new Error(`hub child: no '${type}' in ${timeoutMs} ms`)); }, timeoutMs);
-    waiters.set(type, (m) => { clearTimeout(timer); if (m.type === 'error') rej(new Error(m.message)); else res(m); });
-  });
-  const ask = (msg, timeoutMs) => { const p = expect(msg.type, timeoutMs); child.send(msg); return p; };
-  const stop = () => new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    const timer = setTimeout(() => { child.kill('SIGKILL'); res(); }, 15_000);
-    child.once('exit', () => { clearTimeout(timer); res(); });
-    child.send({ type: 'stop' });
-  });
-  return { child, ready: expect('ready'), ask, stop };
-}
 
 /** Runs `fn` and returns its result with wall seconds, broker CPU µs and load-generator CPU µs. */
 async function measured(pid, fn) {
@@ -174,7 +148,7 @@ async function phaseRevoke(hub, port, devices) {
 const cores = availableParallelism();
 const loadAtStart = loadavg();
 console.log(`fleetkey bench:mqtt — node ${process.version}, OpenSSL ${process.versions.openssl}, ${cores} cores (${cpus()[0]?.model ?? '?'}), load ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`);
-const hubProc = startHubProcess();
+const hubProc = startHubProcess({ FLEETKEY_MQTT_RATE: '100000', FLEETKEY_MQTT_RATE_BURST: '1000000' });
 const work = mkdtempSync(join(tmpdir(), 'fleetkey-bench-mosq-'));
 let mosq;
 let exitCode = 0;

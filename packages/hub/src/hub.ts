@@ -3,6 +3,7 @@
  * together. Side effects (listening, signals) stay in the CLI's `hub start`.
  */
 import pino, { type Logger } from 'pino';
+import type { X509Certificate } from 'node:crypto';
 import { encodeCertsOnly, systemClock, toPem, type Clock } from '@fleetkey/protocol';
 import { LoginService, PasswordHasher, validateAccountsConfig } from './accounts/index.js';
 import { withBoundPort, type HubConfig } from './config/load.js';
@@ -23,6 +24,8 @@ import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { StoringTelemetrySink } from './telemetry/sink.js';
 import type { TelemetrySink } from './telemetry/types.js';
 import { startMqttBroker, mqttLimitsOf } from './mqtt/index.js';
+import { httpTlsOf, liveTrustOf, mqttTlsMaterial, startTrustFollowers, tlsServerOf } from './tls/hub-trust.js';
+import type { IntervalTimers } from './tls/renewal.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -33,6 +36,8 @@ export interface StartHubOptions {
   readonly logger?: Logger;
   /** True when the operator set publicUrl; otherwise it follows the bound port. */
   readonly explicitPublicUrl?: boolean;
+  /** Timers of the TLS renewal check (tests); default Node's, unref'd. */
+  readonly timers?: IntervalTimers;
 }
 
 export interface RunningHub {
@@ -49,6 +54,16 @@ export interface RunningHub {
   readonly bus: EventBus;
   /** Durable telemetry ingest; the MQTT broker calls `accept` (telemetry/types.ts). */
   readonly telemetry: TelemetrySink;
+  /** The hub TLS certificate new handshakes get now (renewed live, ADR 0017). */
+  readonly tlsCertificate: { readonly serial: string; readonly notAfter: Date };
+  /** The device CA set client certificates are verified against now. */
+  readonly deviceCaCerts: readonly X509Certificate[];
+  /**
+   * Replaces the device CA verification set (a new or cross-signed device CA, an imported
+   * factory sub-CA, a retired one) on both listeners and in device authentication, for new
+   * connections; live sessions are kept. Throws CONFIG_INVALID and changes nothing when unusable.
+   */
+  setDeviceTrust(deviceCaCerts: readonly X509Certificate[]): void;
   close(): Promise<void>;
 }
 
@@ -70,6 +85,8 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const store = await openSqliteStore({ path: dbPath(config.dataDir), clock });
     const pki = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
     const tls = await issueTlsServerIdentity(pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock });
+    const tlsIssuedAt = clock.now();
+    const trust = liveTrustOf(pki, tls, [pki.deviceCaCert]);
     const hasher = await PasswordHasher.create(accountsConfig(config).argon2);
     const login = new LoginService({ store, clock, hasher, sealer, config: accountsConfig(config), log: logger });
     const validityMs = config.deviceCertValidityDays * 86_400_000;
@@ -79,7 +96,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     });
     const provisioning = new ProvisioningRegistry([
       new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
-      new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCaCert], deviceValidityMs: validityMs }),
+      new ReenrollMethod({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, deviceValidityMs: validityMs }),
     ]);
     const deviceCa = lateBoundCa(); // bound after listen: certificates name <publicUrl>/crl and /ocsp
     const bus = new InProcessEventBus((err, name) => logger.warn({ err, event: name }, 'event handler failed'));
@@ -94,7 +111,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     });
     const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
     const app = buildApp<VerifiedCsr>({
-      tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certificate) },
+      tls: httpTlsOf(trust.state),
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
       owner: { store, login, claimTokens },
       telemetry: { store, login, bus, clock, commandMaxPayloadBytes: config.commandMaxPayloadBytes, sseHeartbeatMs: config.sseHeartbeatSeconds * 1000 },
@@ -109,13 +126,13 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     deviceCa.bind(createEnrollmentCa({ pki, store, clock, config, csrVerifier }));
     const mqtt = await startMqttBroker({
       host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
-      tls: { keyPem: tls.keyPem, chainPem: tls.chainPem, clientCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate) + toPem('CERTIFICATE', pki.root.certificate) },
-      deviceCaCerts: [pki.deviceCaCert],
+      tls: mqttTlsMaterial(trust.state), deviceCaCerts: trust.deviceCaCerts,
     }).catch(async (err: unknown) => {
       await app.close();
       await csrVerifier.close();
       throw err;
     });
+    const renewer = startTrustFollowers({ trust, https: tlsServerOf(app.server), mqtt, pki, config, clock, store, logger, issuedAt: tlsIssuedAt, ...(o.timers !== undefined ? { timers: o.timers } : {}) });
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
     // Expired sessions are refused on use anyway; the sweep keeps the table small.
     const sweep = setInterval(() => {
@@ -126,7 +143,15 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     return {
       url: config.publicUrl, port, mqttPort: mqtt.port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
       recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry,
+      get tlsCertificate() {
+        return { serial: renewer.current.serial, notAfter: renewer.current.identity.notAfter };
+      },
+      get deviceCaCerts() {
+        return trust.deviceCaCerts;
+      },
+      setDeviceTrust: (deviceCaCerts) => trust.setDeviceCas(deviceCaCerts),
       close: async () => {
+        renewer.stop();
         clearInterval(sweep);
         await mqtt.close();
         await app.close();

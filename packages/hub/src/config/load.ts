@@ -24,6 +24,8 @@ export interface HubConfig {
   readonly tlsDnsNames: readonly string[];
   readonly tlsIps: readonly string[];
   readonly tlsCertValidityHours: number;
+  readonly tlsRenewAtPercent: number;
+  readonly tlsRenewCheckSeconds: number;
   readonly deviceCertValidityDays: number;
   readonly crlNextUpdateHours: number;
   readonly ocspValiditySeconds: number;

@@ -5,6 +5,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { FleetkeyError } from '@fleetkey/protocol';
@@ -36,17 +37,23 @@ export interface AppDeps<P extends PreparedCsr> {
   readonly revocation?: RevocationRouteDeps;
 }
 
-export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
-  const https = deps.tls && {
-    key: deps.tls.key,
-    cert: deps.tls.cert,
-    ca: deps.tls.ca,
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2' as const,
+/**
+ * The HTTPS listener's secure-context options: used to create the server and, unchanged in
+ * shape, by `server.setSecureContext` on a live certificate or trust change (tls/live-trust.ts).
+ */
+export function httpsContextOptions(tls: HttpTls): SecureContextOptions {
+  return {
+    key: tls.key,
+    cert: tls.cert,
+    ca: tls.ca,
+    minVersion: 'TLSv1.2',
     // AEAD + forward secrecy only (checklist row 26); TLS 1.3 suites are AEAD by definition.
     ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384',
   };
+}
+
+export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstance {
+  const https = deps.tls && { ...httpsContextOptions(deps.tls), requestCert: true, rejectUnauthorized: false };
   const est = createEstFastPath(deps.est, deps.logger);
   const app = Fastify({
     // EST enrollment POSTs are answered before fastify routes anything (est/fast-path.ts, ADR 0019).

@@ -4,7 +4,8 @@
  * Invariants:
  * - The only listener is TLS with required client certificates (tls.ts); aedes never opens a
  *   socket of its own, and every byte reaches its parser through the frame guard (max packet
- *   size, malformed length → the connection is destroyed before anything is buffered).
+ *   size, malformed length → the connection is destroyed before anything is buffered), and every
+ *   parsed packet through the packet guard (packet-guard.ts) before aedes handles it.
  * - Identity, topic rules, ingest before PUBACK and SUBACK 0x80 live in the hooks
  *   (connect-hooks.ts, publish-hook.ts, subscribe-hooks.ts); this module only wires them.
  * - `device.revoked` closes the device's live session synchronously in the handler and marks it,
@@ -26,6 +27,7 @@ import { connectHooks } from './connect-hooks.js';
 import { makeAudit, type BrokerContext, type MqttLimits } from './context.js';
 import { DeviceAuthenticator } from './device-auth.js';
 import { FrameGuard } from './frame-guard.js';
+import { guardPackets } from './packet-guard.js';
 import { publishHook } from './publish-hook.js';
 import { DeviceRateLimiter } from './rate-limit.js';
 import { SessionRegistry } from './sessions.js';
@@ -137,7 +139,7 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
   const server = createMqttTlsServer(o.tls, o.limits.connectTimeoutMs);
   server.on('secureConnection', (socket: TLSSocket) => {
     guardReads(socket, o.limits.maxPacketBytes, o.logger);
-    broker.handle(socket);
+    guardPackets(broker.handle(socket), socket, o.logger);
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => o.logger.info({ err: err.message, source: socket.remoteAddress }, 'mqtt TLS handshake refused'));
   await new Promise<void>((resolve, reject) => {

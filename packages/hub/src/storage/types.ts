@@ -102,7 +102,7 @@ export interface AuditEventInput {
   /** Specific event, e.g. `login`, `claim_token.create`, `certificate.issue`. */
   readonly type: string;
   readonly result: AuditResult;
-  /** Who acted: `owner:<id>`, `device:<id>`, `operator`, `anonymous`. */
+  /** Who acted: `owner:<id>`, `device:<id>`, `operator`, `anonymous`, `hub` (automatic, e.g. TLS renewal). */
   readonly actor: string;
   /** Where from: remote address or `cli`. */
   readonly source: string;

@@ -88,3 +88,17 @@ export async function sameNameCa(subjectOf: Buffer): Promise<Issuer> {
   const certificate = await signCertificate({ ...base, subjectName: subject, issuerName: subject }, signer);
   return { signer, certificate };
 }
+
+/**
+ * A second device CA under the hub root (a new or cross-signed device CA, pathLen 0, RFC 5280
+ * §4.2.1.9), for trust changes at runtime; `pem` is its certificate for a client's chain.
+ */
+export async function makeSecondDeviceCa(root: Issuer): Promise<Issuer & { readonly pem: string }> {
+  const signer = SoftwareSigner.generate('p256');
+  const certificate = await signCertificate(caTemplate({
+    subject: [['O', 'fleetkey'], ['CN', 'fleetkey device CA 2']], spki: signer.spki, serial: randomSerial(),
+    notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY), pathLen: 0,
+    issuer: { issuerName: parseCertificate(root.certificate).subject, issuerSpki: root.signer.spki },
+  }), root.signer);
+  return { signer, certificate, pem: toPem('CERTIFICATE', certificate) };
+}

@@ -18,8 +18,8 @@ import type { EnrollmentRequest, ProvisioningMethod } from '../method.js';
 export interface ReenrollMethodDeps {
   readonly store: Store;
   readonly clock: Clock;
-  /** The device CA certificates whose device certificates may re-enroll. */
-  readonly deviceCaCerts: readonly X509Certificate[];
+  /** The device CA certificates whose device certificates may re-enroll; live (read per request). */
+  readonly deviceCaCerts: () => readonly X509Certificate[];
   readonly deviceValidityMs: number;
 }
 
@@ -68,7 +68,7 @@ export class ReenrollMethod implements ProvisioningMethod {
   }
 
   #checkCertificate(cert: X509Certificate): string | undefined {
-    const issuer = this.#deps.deviceCaCerts.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+    const issuer = this.#deps.deviceCaCerts().find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
     if (issuer === undefined) return 'not issued by the device CA';
     const now = this.#deps.clock.now();
     if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return 'outside validity';
