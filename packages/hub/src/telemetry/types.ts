@@ -4,7 +4,7 @@
  * Invariants:
  * - The broker calls `TelemetrySink.accept` for every authorised device PUBLISH and, for QoS 1,
  *   sends PUBACK only after the returned promise resolved — i.e. after the message is durably
- *   committed (group commit, WAL fdatasync). A rejected promise means no PUBACK: the broker
+ *   committed (group commit, synchronous=FULL). A rejected promise means no PUBACK: the broker
  *   closes the connection so the client retransmits (MQTT 3.1.1 §4.4).
  * - Redelivery is idempotent (docs/adr/0010-telemetry-dedup.md): a message whose `dedupKey` was
  *   already stored for this device resolves `{ duplicate: true, seq: <the original's seq> }`

@@ -7,7 +7,6 @@ import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import { GENESIS, nextAuditRecord, type ChainHead } from '../../audit/chain.js';
 import type { AuditEventInput, AuditRecord } from '../types.js';
 import { GroupCommitWriter } from './group-commit.js';
-import type { WalSync } from './wal-sync.js';
 import type { Row } from './rows.js';
 
 function isUniqueViolation(err: unknown): boolean {
@@ -21,13 +20,10 @@ export class SqliteContext {
   readonly writer: GroupCommitWriter;
   readonly #stmts = new Map<string, Database.Statement>();
 
-  constructor(db: Database.Database, opts: { clock: Clock; maxBatch?: number; sync?: WalSync }) {
+  constructor(db: Database.Database, opts: { clock: Clock; maxBatch?: number }) {
     this.db = db;
     this.clock = opts.clock;
-    this.writer = new GroupCommitWriter(db, {
-      ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
-      ...(opts.sync === undefined ? {} : { sync: opts.sync }),
-    });
+    this.writer = new GroupCommitWriter(db, opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch });
   }
 
   #stmt(sql: string): Database.Statement {

@@ -3,14 +3,9 @@
  *
  * Each write runs synchronously inside its own SAVEPOINT of a shared transaction; the transaction
  * commits once per event-loop turn (or when `maxBatch` writes are pending), and every write's
- * promise resolves only after that COMMIT is durable. One fsync thus covers many writes (~125k
- * rows/s batched vs ~4.8k/s one per transaction, measured on these machines).
- *
- * Durability comes one of two ways. With a `WalSync` (file databases: WAL + `synchronous=NORMAL`)
- * a committed batch waits for an fdatasync of the WAL on the libuv pool, so the event loop never
- * blocks on the disk. While a sync runs, the open batch keeps growing and is committed when the
- * sync returns (one sync in flight, the next group forming behind it). Without it (the
- * connection's own `synchronous=FULL`, or `:memory:`), COMMIT itself is the durable point.
+ * promise resolves only after that COMMIT returned — with `synchronous=FULL` in WAL mode, after
+ * the fsync. One fsync thus covers many writes (~125k rows/s batched vs ~4.8k/s one per
+ * transaction, measured on these machines).
  *
  * Invariants:
  * - A write whose function throws is rolled back alone (ROLLBACK TO its savepoint) and rejects;
@@ -18,16 +13,11 @@
  * - If COMMIT fails (disk full, I/O error), the whole batch rolls back and every promise in it
  *   rejects with STORAGE_UNAVAILABLE; `onBatchFailed` lets callers reset cached state.
  * - Nobody is told "done" before the data is durable.
- * - A failed WAL sync rejects every batch it covered with STORAGE_UNAVAILABLE: those writes are
- *   committed but their durability is unknown, so nobody is told "done" (ADR 0005).
- * - Reads on the same connection may see writes of the open batch, and of committed batches
- *   whose sync is still running, before they are durable; a failed batch can therefore briefly
- *   have been visible (documented in ADR 0005).
- * - `drain()` resolves once nothing is open, committed-but-unsynced or syncing.
+ * - Reads on the same connection may see writes of the open batch, at most one turn before they
+ *   are durable; a failed batch can therefore briefly have been visible (documented in ADR 0005).
  */
 import type Database from 'better-sqlite3';
 import { FleetkeyError } from '@fleetkey/protocol';
-import type { WalSync } from './wal-sync.js';
 
 interface Pending {
   readonly resolve: () => void;
@@ -44,18 +34,12 @@ export class GroupCommitWriter {
   readonly #rollbackTo: Database.Statement;
   readonly #beginStmt: Database.Statement;
   readonly #commitStmt: Database.Statement;
-  readonly #sync: WalSync | undefined;
   #pending: Pending[] = [];
   #open = false;
   #scheduled = false;
-  /** Committed, waiting for the next WAL sync. */
-  #committed: Pending[] = [];
-  #syncing = false;
-  #drained: Array<() => void> = [];
 
-  constructor(db: Database.Database, opts: { maxBatch?: number; onBatchFailed?: () => void; sync?: WalSync } = {}) {
+  constructor(db: Database.Database, opts: { maxBatch?: number; onBatchFailed?: () => void } = {}) {
     this.#db = db;
-    this.#sync = opts.sync;
     this.#maxBatch = opts.maxBatch ?? 1000;
     this.#onBatchFailed = opts.onBatchFailed ?? (() => undefined);
     this.#savepoint = db.prepare('SAVEPOINT w');
@@ -99,39 +83,7 @@ export class GroupCommitWriter {
       for (const p of batch) p.reject(err);
       return;
     }
-    if (this.#sync === undefined) {
-      for (const p of batch) p.resolve();
-      return;
-    }
-    for (const p of batch) this.#committed.push(p);
-    this.#startSync(this.#sync);
-  }
-
-  /** Commits the open batch and resolves when every committed batch is durable (for close). */
-  drain(): Promise<void> {
-    this.flush();
-    if (!this.#syncing && this.#committed.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#drained.push(resolve));
-  }
-
-  #startSync(sync: WalSync): void {
-    if (this.#syncing) return; // the batches wait for the sync after the running one
-    const covered = this.#committed;
-    this.#committed = [];
-    this.#syncing = true;
-    sync.sync((cause) => {
-      this.#syncing = false;
-      if (cause === null) {
-        for (const p of covered) p.resolve();
-      } else {
-        this.#onBatchFailed();
-        const err = new FleetkeyError('STORAGE_UNAVAILABLE', { cause });
-        for (const p of covered) p.reject(err);
-      }
-      if (this.#open) this.flush(); // the batch that grew during this sync
-      else if (this.#committed.length > 0) this.#startSync(sync);
-      else for (const done of this.#drained.splice(0)) done();
-    });
+    for (const p of batch) p.resolve();
   }
 
   #begin(): void {
@@ -142,8 +94,7 @@ export class GroupCommitWriter {
       this.#scheduled = true;
       setImmediate(() => {
         this.#scheduled = false;
-        // While a WAL sync runs the batch stays open and grows; the sync's end commits it.
-        if (!this.#syncing) this.flush();
+        this.flush();
       });
     }
   }

@@ -1,6 +1,5 @@
 /**
- * The embedded SQLite engine (better-sqlite3 12, WAL, group commit made durable by an fdatasync of
- * the WAL off the event loop: wal-sync.ts).
+ * The embedded SQLite engine (better-sqlite3 12, WAL, synchronous=FULL, group commit).
  * See `../types.ts` for the invariants every engine keeps; one file per repository.
  */
 import Database from 'better-sqlite3';
@@ -12,7 +11,6 @@ import { claimTokenRepo } from './claim-tokens.js';
 import { SqliteContext } from './context.js';
 import { deviceRepo } from './devices.js';
 import { MIGRATIONS } from './schema.js';
-import { walSync } from './wal-sync.js';
 import { revocationRepo } from './revocation.js';
 import { telemetryRepo } from './telemetry.js';
 
@@ -35,15 +33,12 @@ function migrate(db: Database.Database): void {
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
   const db = new Database(opts.path);
-  const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
-  // WAL: commits are made durable by our own fdatasync off the event loop (wal-sync.ts, ADR 0005);
-  // NORMAL keeps checkpoints crash-safe. Anything else (':memory:') commits with FULL semantics.
-  db.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
-  const sync = wal ? walSync(opts.path) : undefined;
-  const ctx = new SqliteContext(db, { ...opts, ...(sync === undefined ? {} : { sync }) });
+  const ctx = new SqliteContext(db, opts);
   return {
     engine: 'sqlite',
     tenants: tenantRepo(ctx),
@@ -57,9 +52,8 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     revocation: revocationRepo(ctx),
     telemetry: telemetryRepo(ctx),
     close: async () => {
-      await ctx.writer.drain();
+      ctx.writer.flush();
       db.close();
-      sync?.close();
     },
   };
 }
