@@ -58,7 +58,7 @@ describe('README walkthrough with the fleetkey CLI against a running hub', () =>
     assert.equal(enrolled.code, 0, enrolled.stderr);
     assert.ok(!enrolled.stdout.includes(token) && !enrolled.stderr.includes(token), 'the token is never printed');
     const { deviceId } = JSON.parse(enrolled.stdout) as { deviceId: string };
-    assert.match(deviceId, /^dev-[a-z2-7]{16}$/);
+    assert.match(deviceId, /^dev-[a-z2-7]{26}$/);
 
     const st = await fleetkey(['device', 'status', '--state-dir', stateDir, '--json']);
     assert.equal(st.code, 0, st.stderr);

@@ -8,7 +8,7 @@
  * Invariants: seq starts at 1 and has no gaps; each prevHash equals the previous record's hash.
  * `verifyChain` reports the first record that breaks either rule or whose hash does not match.
  */
-import { hash, randomUUID } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 import type { AuditEventInput, AuditRecord, AuditVerification } from '../storage/types.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -45,13 +45,27 @@ export function hashAudit(r: Omit<AuditRecord, 'hash'>): string {
   return sha256Hex(`${r.prevHash}\n${canonicalAudit(r)}`);
 }
 
+/**
+ * RFC 9562 §5.7 UUIDv7: 48-bit Unix milliseconds, version 7, variant 10, 74 random bits. Event ids
+ * are a unique index of the audit table; time-ordered ids append to its rightmost leaf instead of
+ * writing a random page per record (ADR 0003 amendment).
+ */
+export function uuidV7(nowMs: number): string {
+  const b = randomFillSync(Buffer.allocUnsafe(16));
+  b.writeUIntBE(Math.max(0, Math.floor(nowMs)) % 2 ** 48, 0, 6);
+  b[6] = 0x70 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 /** Builds the next record of the chain (hot path: one per audited write). */
 export function nextAuditRecord(head: ChainHead, event: AuditEventInput, nowMs: number): AuditRecord {
   const details = sortedDetails(event.details);
   const base: Omit<AuditRecord, 'hash'> = {
     seq: head.seq + 1,
     time: new Date(nowMs).toISOString(),
-    eventId: randomUUID(),
+    eventId: uuidV7(nowMs),
     category: event.category,
     type: event.type,
     result: event.result,

@@ -101,11 +101,11 @@ describe('EST over HTTPS with curl and openssl as independent clients', () => {
       const verify = await run('openssl', ['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', rootFile, '-untrusted', caFile, leafFile]);
       assert.equal(verify.status, 0, verify.stderr.toString() + verify.stdout.toString());
       const text = sh('openssl', ['x509', '-noout', '-text', '-in', leafFile]).toString();
-      assert.match(text, /Subject: CN ?= ?dev-[a-z2-7]{16}/);
-      assert.match(text, /URI:urn:fleetkey:device:dev-[a-z2-7]{16}/);
+      assert.match(text, /Subject: CN ?= ?dev-[a-z2-7]{26}/);
+      assert.match(text, /URI:urn:fleetkey:device:dev-[a-z2-7]{26}/);
       assert.doesNotMatch(text, /asks-for-this-name/, 'the CSR subject must be ignored');
       const devices = await t.api('GET', '/api/v1/devices', undefined, owner.token);
-      const id = /CN ?= ?(dev-[a-z2-7]{16})/.exec(text)![1];
+      const id = /CN ?= ?(dev-[a-z2-7]{26})/.exec(text)![1];
       assert.ok(devices.body.items.some((d: { id: string }) => d.id === id), 'device bound to the organisation');
     });
   }

@@ -17,7 +17,7 @@ import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import type { Grant } from '../../ca/grant.js';
 import type { Store, ThrottlePolicy } from '../../storage/types.js';
 import type { EnrollmentRequest, ProvisioningMethod } from '../method.js';
-import { hashClaimToken, isClaimTokenShape, randomId } from './token.js';
+import { hashClaimToken, isClaimTokenShape, sortableId } from './token.js';
 
 export interface ClaimTokenMethodDeps {
   readonly store: Store;
@@ -28,7 +28,7 @@ export interface ClaimTokenMethodDeps {
 }
 
 export function newDeviceId(): string {
-  return randomId('dev-');
+  return sortableId('dev-');
 }
 
 export class ClaimTokenMethod implements ProvisioningMethod {

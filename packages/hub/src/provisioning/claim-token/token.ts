@@ -20,10 +20,33 @@ export function hashClaimToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+/** The same 32 symbols in ASCII order, so the time prefix sorts as text (`2` < `a`). */
+const BASE32_SORTED = '234567abcdefghijklmnopqrstuvwxyz';
+
 /** Random public ids: `<prefix>` + 16 base32 characters (80 bits). */
 export function randomId(prefix: string): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  const bytes = randomBytes(10);
+  return prefix + base32(randomBytes(10));
+}
+
+/**
+ * Time-ordered public ids (ULID layout): `<prefix>` + 10 characters of the wall-clock
+ * milliseconds (50 bits, in an ASCII-ordered base32 alphabet so ids sort by time as text) + 16 characters from the CSPRNG (80 bits).
+ * Used for ids that are primary keys of tables written on every enrollment: consecutive ids land
+ * on the same B-tree leaf (ADR 0003 amendment). Ids stay unguessable by their random part.
+ */
+export function sortableId(prefix: string, nowMs: number = Date.now()): string {
+  let time = '';
+  let t = Math.max(0, Math.floor(nowMs));
+  for (let i = 0; i < 10; i++) {
+    time = BASE32_SORTED[t % 32]! + time;
+    t = Math.floor(t / 32);
+  }
+  return prefix + time + base32(randomBytes(10));
+}
+
+function base32(bytes: Buffer): string {
+  const alphabet = BASE32;
   let bits = 0;
   let acc = 0;
   let out = '';
@@ -35,5 +58,5 @@ export function randomId(prefix: string): string {
       out += alphabet[(acc >> bits) & 31];
     }
   }
-  return prefix + out;
+  return out;
 }

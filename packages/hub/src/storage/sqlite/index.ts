@@ -37,6 +37,9 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // Savepoint sub-journals (one per group-commit write) stay in memory instead of spilling to a
+  // temp file that each write's first page touch would pwrite (ADR 0005).
+  db.pragma('temp_store = MEMORY');
   migrate(db);
   const ctx = new SqliteContext(db, opts);
   return {
