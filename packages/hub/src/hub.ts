@@ -2,8 +2,9 @@
  * Composition of a running hub from its configuration: the only place that wires modules
  * together. Side effects (listening, signals) stay in the CLI's `hub start`.
  */
+import { X509Certificate } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { encodeCertsOnly, systemClock, toPem, type Clock } from '@fleetkey/protocol';
+import { encodeCertsOnly, fail, systemClock, toPem, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
 import { LoginService, PasswordHasher, validateAccountsConfig } from './accounts/index.js';
 import { withBoundPort, type HubConfig } from './config/load.js';
 import { acquireLock, dbPath, ensureDir, loadMasterKey } from './datadir.js';
@@ -23,6 +24,10 @@ import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { StoringTelemetrySink } from './telemetry/sink.js';
 import type { TelemetrySink } from './telemetry/types.js';
 import { startMqttBroker, mqttLimitsOf } from './mqtt/index.js';
+import { BatchJobs, createBatchCa } from './batch/job.js';
+import { BatchService } from './batch/service.js';
+import { FactoryService } from './batch/factory-kits.js';
+import type { CertificateAuthority } from './ca/issuance.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -49,6 +54,8 @@ export interface RunningHub {
   readonly bus: EventBus;
   /** Durable telemetry ingest; the MQTT broker calls `accept` (telemetry/types.ts). */
   readonly telemetry: TelemetrySink;
+  /** Batch jobs (ADR 0014); tests wait on `settled(batchId)`. */
+  readonly batchJobs: BatchJobs;
   close(): Promise<void>;
 }
 
@@ -73,13 +80,15 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const hasher = await PasswordHasher.create(accountsConfig(config).argon2);
     const login = new LoginService({ store, clock, hasher, sealer, config: accountsConfig(config), log: logger });
     const validityMs = config.deviceCertValidityDays * 86_400_000;
+    // Device trust: the device CA and every factory kit sub-CA (ADR 0015); grows at kit creation.
+    const deviceTrust: X509Certificate[] = [pki.deviceCaCert, ...(await store.batches.listKits()).map((k) => new X509Certificate(k.certificate))];
     const claimTokens = new ClaimTokenService({
       store, clock, hubUrl: () => config.publicUrl, pin: () => pki.pin,
       limits: { defaultTtlSeconds: config.claimTokenDefaultTtlSeconds, maxTtlSeconds: config.claimTokenMaxTtlSeconds, maxUses: config.claimTokenMaxUses },
     });
     const provisioning = new ProvisioningRegistry([
       new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
-      new ReenrollMethod({ store, clock, deviceCaCerts: [pki.deviceCaCert], deviceValidityMs: validityMs }),
+      new ReenrollMethod({ store, clock, deviceCaCerts: deviceTrust, deviceValidityMs: validityMs }),
     ]);
     const deviceCa = lateBoundCa(); // bound after listen: certificates name <publicUrl>/crl and /ocsp
     const bus = new InProcessEventBus((err, name) => logger.warn({ err, event: name }, 'event handler failed'));
@@ -93,12 +102,30 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       onError: (err) => logger.error({ err }, 'OCSP responder failed'),
     });
     const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
+    let batchCa: CertificateAuthority | undefined;
+    const getBatchCa = (): CertificateAuthority => batchCa ?? fail('INTERNAL', { cause: new Error('batch CA not bound yet') });
+    const batchJobs = new BatchJobs({ store, ca: getBatchCa, sealer, clock, logger, deviceValidityMs: validityMs });
+    let mqttPort = 0;
+    let reloadDeviceTrust = (): void => undefined;
+    const batches = new BatchService({
+      store, ca: getBatchCa, jobs: batchJobs, sealer, clock, bus, maxCount: config.batchMaxCount, maxDownloads: config.batchBundleMaxDownloads,
+      allowedKeys: config.allowedDeviceKeys,
+      bundleContext: () => ({ hubUrl: config.publicUrl, pin: pki.pin, rootPem: toPem('CERTIFICATE', pki.root.certificate), deviceCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate), mqttHost: config.host, mqttPort }),
+    });
+    const factory = new FactoryService({
+      store, root: pki.root, clock, maxWindowMs: config.factoryKitMaxDays * 86_400_000, deviceValidityMs: validityMs, hubUrl: () => config.publicUrl, pin: pki.pin,
+      onKitCreated: (certificate) => {
+        deviceTrust.push(new X509Certificate(certificate));
+        reloadDeviceTrust();
+      },
+    });
     const app = buildApp<VerifiedCsr>({
       tls: { key: tls.keyPem, cert: tls.chainPem, ca: toPem('CERTIFICATE', pki.deviceCa.certificate) },
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
       owner: { store, login, claimTokens },
       telemetry: { store, login, bus, clock, commandMaxPayloadBytes: config.commandMaxPayloadBytes, sseHeartbeatMs: config.sseHeartbeatSeconds * 1000 },
       revocation: { login, revocation },
+      batch: { login, batches, factory, maxBodyBytes: config.batchMaxBodyBytes },
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
     const csrVerifier = new CsrVerifierPool();
@@ -106,16 +133,22 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
-    deviceCa.bind(createEnrollmentCa({ pki, store, clock, config, csrVerifier }));
+    const enrollmentCa = createEnrollmentCa({ pki, store, clock, config, csrVerifier });
+    deviceCa.bind(enrollmentCa);
+    batchCa = createBatchCa({ signer: pki.deviceCa.signer, certificate: pki.deviceCa.certificate, clock, csrVerifier, policy: batchPolicy(config) });
+    const mqttTls = () => ({ keyPem: tls.keyPem, chainPem: tls.chainPem, clientCaPem: [...deviceTrust.map((c) => c.toString()), toPem('CERTIFICATE', pki.root.certificate)].join('') });
     const mqtt = await startMqttBroker({
       host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
-      tls: { keyPem: tls.keyPem, chainPem: tls.chainPem, clientCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate) + toPem('CERTIFICATE', pki.root.certificate) },
-      deviceCaCerts: [pki.deviceCaCert],
+      tls: mqttTls(),
+      deviceCaCerts: [...deviceTrust],
     }).catch(async (err: unknown) => {
       await app.close();
       await csrVerifier.close();
       throw err;
     });
+    mqttPort = mqtt.port;
+    reloadDeviceTrust = () => mqtt.reloadTrust(mqttTls(), [...deviceTrust]);
+    await batchJobs.resumeAll();
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
     // Expired sessions are refused on use anyway; the sweep keeps the table small.
     const sweep = setInterval(() => {
@@ -125,9 +158,10 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
     return {
       url: config.publicUrl, port, mqttPort: mqtt.port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
-      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry,
+      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry, batchJobs,
       close: async () => {
         clearInterval(sweep);
+        await batchJobs.close();
         await mqtt.close();
         await app.close();
         await csrVerifier.close();
@@ -141,6 +175,14 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     release();
     throw err;
   }
+}
+
+/** The issuance policy of batch certificates: the enrollment policy of the same config. */
+function batchPolicy(c: HubConfig) {
+  return {
+    allowedKeyAlgorithms: c.allowedDeviceKeys as KeyAlgorithm[], minRsaBits: c.minRsaBits,
+    defaultValidityMs: c.deviceCertValidityDays * 86_400_000, crlUrl: `${c.publicUrl}/crl`, ocspUrl: `${c.publicUrl}/ocsp`,
+  };
 }
 
 export type { HubPki };

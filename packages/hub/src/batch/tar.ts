@@ -1,0 +1,78 @@
+/**
+ * A minimal POSIX ustar writer (IEEE Std 1003.1-2008, pax "ustar Interchange Format") and its
+ * gzip wrapping (RFC 1952, node:zlib), for batch bundles. No dependency: the format is small.
+ *
+ * Invariants:
+ * - Only regular files and directories, names ≤ 100 bytes of printable ASCII (no `..`, no
+ *   leading `/`), so no entry can be written outside the folder it is extracted into.
+ * - Every header is 512 bytes with the checksum computed over the header with the checksum field
+ *   read as eight spaces; file data is padded to 512 bytes; the archive ends with two zero blocks.
+ * - Numeric fields are zero-padded octal with a NUL terminator; mtime is whole seconds.
+ */
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { FleetkeyError } from '@fleetkey/protocol';
+
+const BLOCK = 512;
+const gzipAsync = promisify(gzip);
+
+export interface TarEntry {
+  readonly name: string;
+  /** Absent for a directory. */
+  readonly data?: Buffer;
+  /** Permission bits; default 0o644 for files, 0o755 for directories. */
+  readonly mode?: number;
+}
+
+function checkName(name: string): void {
+  const bad = name.length === 0 || Buffer.byteLength(name) > 100 || !/^[\x21-\x7e]+$/.test(name)
+    || name.startsWith('/') || name.split('/').some((part) => part === '..' || part === '.');
+  if (bad) throw new FleetkeyError('INTERNAL', { cause: new Error('unsafe tar entry name') });
+}
+
+function octal(value: number, width: number): string {
+  return value.toString(8).padStart(width - 1, '0') + '\0';
+}
+
+function header(entry: TarEntry, mtimeSeconds: number): Buffer {
+  checkName(entry.name);
+  const isDir = entry.data === undefined;
+  const h = Buffer.alloc(BLOCK, 0);
+  h.write(isDir && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name, 0, 100, 'ascii');
+  h.write(octal(entry.mode ?? (isDir ? 0o755 : 0o644), 8), 100, 'ascii');
+  h.write(octal(0, 8), 108, 'ascii'); // uid
+  h.write(octal(0, 8), 116, 'ascii'); // gid
+  h.write(octal(entry.data?.length ?? 0, 12), 124, 'ascii');
+  h.write(octal(mtimeSeconds, 12), 136, 'ascii');
+  h.write(isDir ? '5' : '0', 156, 'ascii'); // typeflag
+  h.write('ustar\0', 257, 'ascii');
+  h.write('00', 263, 'ascii');
+  h.write('fleetkey', 265, 'ascii'); // uname
+  h.write('fleetkey', 297, 'ascii'); // gname
+  h.fill(0x20, 148, 156); // checksum field counts as spaces
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
+  return h;
+}
+
+/** The uncompressed ustar archive of `entries`, in order. */
+export function tarArchive(entries: readonly TarEntry[], mtime: Date): Buffer {
+  const seconds = Math.floor(mtime.getTime() / 1000);
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    parts.push(header(e, seconds));
+    if (e.data !== undefined && e.data.length > 0) {
+      parts.push(e.data);
+      const pad = (BLOCK - (e.data.length % BLOCK)) % BLOCK;
+      if (pad > 0) parts.push(Buffer.alloc(pad));
+    }
+  }
+  parts.push(Buffer.alloc(2 * BLOCK));
+  return Buffer.concat(parts);
+}
+
+/** `.tar.gz` of `entries`; compression runs on the libuv thread pool, off the event loop. */
+export async function tarGz(entries: readonly TarEntry[], mtime: Date, level = 6): Promise<Buffer> {
+  return gzipAsync(tarArchive(entries, mtime), { level });
+}
