@@ -1,9 +1,11 @@
 /**
  * The real `fleetkey` binary for batches and the air-gapped factory (ADRs 0014, 0015): `batch
  * create --wait|status|download|revoke`, `factory init` against the hub, `factory issue|export`
- * with no hub at all, `batch import`, and every manifest attack: replay into another
- * organisation, tampered, duplicate serial, stale counter, exceeding the kit's count — each
- * refused with its code, nothing imported, stored state unchanged. Children run asynchronously.
+ * with no hub at all, `batch import`, and the manifest attacks that need the real line output:
+ * replay into another organisation and a tampered body — each refused with its code, nothing
+ * imported. Forged manifests (duplicates, stale/forked counters, beyond the kit's count or window,
+ * altered signature): packages/hub/test/interop/factory-import-attacks.test.ts. Children run
+ * asynchronously.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
