@@ -3,8 +3,11 @@
  * gzip wrapping (RFC 1952, node:zlib), for batch bundles. No dependency: the format is small.
  *
  * Invariants:
- * - Only regular files and directories, names ≤ 100 bytes of printable ASCII (no `..`, no
- *   leading `/`), so no entry can be written outside the folder it is extracted into.
+ * - Only regular files and directories, names of printable ASCII (no `..`, no `.`, no leading
+ *   `/`), so no entry can be written outside the folder it is extracted into.
+ * - A name longer than 100 bytes is split at a `/` into the ustar `prefix` (≤ 155 bytes) and
+ *   `name` (≤ 100 bytes) fields; a name that cannot be split so (> 256 bytes, or a last
+ *   component over 100 bytes) is refused: no GNU/pax extension headers are written.
  * - Every header is 512 bytes with the checksum computed over the header with the checksum field
  *   read as eight spaces; file data is padded to 512 bytes; the archive ends with two zero blocks.
  * - Numeric fields are zero-padded octal with a NUL terminator; mtime is whole seconds.
@@ -24,10 +27,22 @@ export interface TarEntry {
   readonly mode?: number;
 }
 
+const unsafe = (): FleetkeyError => new FleetkeyError('INTERNAL', { cause: new Error('unsafe or too long tar entry name') });
+
 function checkName(name: string): void {
-  const bad = name.length === 0 || Buffer.byteLength(name) > 100 || !/^[\x21-\x7e]+$/.test(name)
+  const bad = name.length === 0 || !/^[\x21-\x7e]+$/.test(name)
     || name.startsWith('/') || name.split('/').some((part) => part === '..' || part === '.');
-  if (bad) throw new FleetkeyError('INTERNAL', { cause: new Error('unsafe tar entry name') });
+  if (bad) throw unsafe();
+}
+
+/** ustar name and prefix fields (IEEE 1003.1 ustar: pathname = prefix "/" name). */
+export function splitName(path: string): { name: string; prefix: string } {
+  if (path.length <= 100) return { name: path, prefix: '' };
+  // The longest prefix ≤ 155 bytes ending before a '/', leaving a name ≤ 100 bytes.
+  for (let cut = Math.min(path.length - 2, 155); cut > 0; cut--) {
+    if (path[cut] === '/' && path.length - cut - 1 <= 100) return { name: path.slice(cut + 1), prefix: path.slice(0, cut) };
+  }
+  throw unsafe();
 }
 
 function octal(value: number, width: number): string {
@@ -38,7 +53,9 @@ function header(entry: TarEntry, mtimeSeconds: number): Buffer {
   checkName(entry.name);
   const isDir = entry.data === undefined;
   const h = Buffer.alloc(BLOCK, 0);
-  h.write(isDir && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name, 0, 100, 'ascii');
+  const { name, prefix } = splitName(isDir && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name);
+  h.write(name, 0, 100, 'ascii');
+  h.write(prefix, 345, 155, 'ascii');
   h.write(octal(entry.mode ?? (isDir ? 0o755 : 0o644), 8), 100, 'ascii');
   h.write(octal(0, 8), 108, 'ascii'); // uid
   h.write(octal(0, 8), 116, 'ascii'); // gid
