@@ -110,7 +110,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const batches = new BatchService({
       store, ca: getBatchCa, jobs: batchJobs, sealer, clock, bus, maxCount: config.batchMaxCount, maxDownloads: config.batchBundleMaxDownloads,
       allowedKeys: config.allowedDeviceKeys,
-      bundleContext: () => ({ hubUrl: config.publicUrl, pin: pki.pin, rootPem: toPem('CERTIFICATE', pki.root.certificate), deviceCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate), mqttHost: config.host, mqttPort }),
+      bundleContext: () => ({ hubUrl: config.publicUrl, pin: pki.pin, rootPem: toPem('CERTIFICATE', pki.root.certificate), deviceCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate), mqttHost: new URL(config.publicUrl).hostname, mqttPort }),
     });
     const factory = new FactoryService({
       store, root: pki.root, clock, maxWindowMs: config.factoryKitMaxDays * 86_400_000, deviceValidityMs: validityMs, hubUrl: () => config.publicUrl, pin: pki.pin,

@@ -110,4 +110,18 @@ describe('fleetkey batch and factory commands', () => {
     assert.equal(await deviceCount(acme.tenantId), beforeAcme + 3, 're-import changes nothing');
     for (const id of readdirSync(devices)) assert.equal((await hub.store.devices.get(acme.tenantId, id))?.status, 'pre-provisioned');
   });
+
+  test('a line-made device folder, once imported, starts `fleetkey device run --state-dir <folder>` (kit → root chain, pinned) and publishes', async () => {
+    const kit = join(dir, 'kit-run.json');
+    assert.equal((await runCli(['factory', 'init', '--org', 'Acme', '--count', '1', '--valid-for', '1d', '--kit', kit], KIT_PASS + '\n', acme.env)).code, 0);
+    const line = { state: join(dir, 'run-state'), out: join(dir, 'run-devices'), manifest: join(dir, 'run-manifest.json') };
+    assert.equal((await runCli(['factory', 'issue', '--kit', kit, '--state-dir', line.state, '--count', '1', '--out', line.out], KIT_PASS + '\n')).code, 0);
+    assert.equal((await runCli(['factory', 'export', '--kit', kit, '--state-dir', line.state, '--out', line.manifest], KIT_PASS + '\n')).code, 0);
+    assert.equal((await runCli(['batch', 'import', line.manifest], '', acme.env)).code, 0);
+    const [id] = readdirSync(line.out);
+    const run = await runCli(['device', 'run', '--state-dir', join(line.out, id!), '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`, '--stdin'], '{"first":true}\n');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await hub.store.telemetry.count(acme.tenantId, id!), 1);
+    assert.equal((await hub.store.devices.get(acme.tenantId, id!))?.status, 'active');
+  });
 });
