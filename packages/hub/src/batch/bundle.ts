@@ -12,7 +12,7 @@
  * - `device.json` holds only public facts (id, hub URL, pin, MQTT address, key facts).
  */
 import { createPrivateKey } from 'node:crypto';
-import { parseCertificate, toPem, type Clock } from '@fleetkey/protocol';
+import { toPem, type Clock } from '@fleetkey/protocol';
 import type { SecretSealer } from '../secrets/sealer.js';
 import type { Batch, BundleItem } from '../storage/types.js';
 import { tarGz, type TarEntry } from './tar.js';
@@ -38,27 +38,33 @@ function keyPem(item: BundleItem, sealer: SecretSealer, passphrase: string | nul
 }
 
 function deviceJson(batch: Batch, item: BundleItem, ctx: BundleContext, encrypted: boolean): Buffer {
-  const cert = parseCertificate(item.certificateDer);
   const doc = {
     version: 1, deviceId: item.deviceId, hubUrl: ctx.hubUrl, pins: [ctx.pin],
     mqtt: { host: ctx.mqttHost, port: ctx.mqttPort },
     keyAlgorithm: batch.keyAlgorithm,
     keyOrigin: batch.mode === 'hub-keys' ? 'hub-generated' : 'device-generated',
     keyFile: batch.mode === 'hub-keys' ? 'key.pem' : null, keyEncrypted: encrypted,
-    notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(), batchId: batch.id,
+    notBefore: new Date(item.notBefore).toISOString(), notAfter: new Date(item.notAfter).toISOString(), batchId: batch.id,
   };
   return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
 }
 
-function deviceEntries(batch: Batch, item: BundleItem, ctx: BundleContext, sealer: SecretSealer, passphrase: string | null): TarEntry[] {
+/** The bytes every folder shares, made once per bundle. */
+interface SharedFiles {
+  readonly chain: Buffer;
+  readonly root: Buffer;
+  readonly pin: Buffer;
+}
+
+function deviceEntries(batch: Batch, item: BundleItem, ctx: BundleContext, shared: SharedFiles, sealer: SecretSealer, passphrase: string | null): TarEntry[] {
   const dir = item.deviceId;
   const key = keyPem(item, sealer, passphrase);
   const entries: TarEntry[] = [
     { name: dir },
     { name: `${dir}/cert.pem`, data: Buffer.from(toPem('CERTIFICATE', item.certificateDer)) },
-    { name: `${dir}/chain.pem`, data: Buffer.from(ctx.deviceCaPem) },
-    { name: `${dir}/hub-root.pem`, data: Buffer.from(ctx.rootPem) },
-    { name: `${dir}/pin`, data: Buffer.from(ctx.pin + '\n') },
+    { name: `${dir}/chain.pem`, data: shared.chain },
+    { name: `${dir}/hub-root.pem`, data: shared.root },
+    { name: `${dir}/pin`, data: shared.pin },
     { name: `${dir}/device.json`, data: deviceJson(batch, item, ctx, key !== undefined && passphrase !== null) },
   ];
   if (key !== undefined) entries.push({ name: `${dir}/key.pem`, data: Buffer.from(key), mode: 0o600 });
@@ -83,6 +89,7 @@ export async function buildBundle(o: BuildBundleOptions): Promise<Buffer> {
     keysIncluded: batch.mode === 'hub-keys', keysEncrypted: batch.mode === 'hub-keys' && o.passphrase !== null,
   };
   const entries: TarEntry[] = [{ name: 'batch.json', data: Buffer.from(JSON.stringify(summary, null, 2) + '\n') }];
-  for (const item of o.items) entries.push(...deviceEntries(batch, item, o.context, o.sealer, o.passphrase));
+  const shared = { chain: Buffer.from(o.context.deviceCaPem), root: Buffer.from(o.context.rootPem), pin: Buffer.from(o.context.pin + '\n') };
+  for (const item of o.items) entries.push(...deviceEntries(batch, item, o.context, shared, o.sealer, o.passphrase));
   return tarGz(entries, new Date(o.clock.now()));
 }

@@ -49,44 +49,54 @@ function octal(value: number, width: number): string {
   return value.toString(8).padStart(width - 1, '0') + '\0';
 }
 
-function header(entry: TarEntry, mtimeSeconds: number): Buffer {
-  checkName(entry.name);
-  const isDir = entry.data === undefined;
+/** The fields every header of one archive shares (uid, gid, mtime, magic, version, owner names). */
+function baseHeader(mtimeSeconds: number): Buffer {
   const h = Buffer.alloc(BLOCK, 0);
-  const { name, prefix } = splitName(isDir && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name);
-  h.write(name, 0, 100, 'ascii');
-  h.write(prefix, 345, 155, 'ascii');
-  h.write(octal(entry.mode ?? (isDir ? 0o755 : 0o644), 8), 100, 'ascii');
   h.write(octal(0, 8), 108, 'ascii'); // uid
   h.write(octal(0, 8), 116, 'ascii'); // gid
-  h.write(octal(entry.data?.length ?? 0, 12), 124, 'ascii');
   h.write(octal(mtimeSeconds, 12), 136, 'ascii');
-  h.write(isDir ? '5' : '0', 156, 'ascii'); // typeflag
   h.write('ustar\0', 257, 'ascii');
   h.write('00', 263, 'ascii');
   h.write('fleetkey', 265, 'ascii'); // uname
   h.write('fleetkey', 297, 'ascii'); // gname
   h.fill(0x20, 148, 156); // checksum field counts as spaces
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
   return h;
 }
 
-/** The uncompressed ustar archive of `entries`, in order. */
+/** Writes the header of `entry` at `out[at..at+512)`, starting from the archive's base header. */
+function writeHeader(out: Buffer, at: number, entry: TarEntry, base: Buffer): void {
+  checkName(entry.name);
+  const isDir = entry.data === undefined;
+  const { name, prefix } = splitName(isDir && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name);
+  base.copy(out, at);
+  out.write(name, at, 100, 'ascii');
+  if (prefix.length > 0) out.write(prefix, at + 345, 155, 'ascii');
+  out.write(octal(entry.mode ?? (isDir ? 0o755 : 0o644), 8), at + 100, 'ascii');
+  out.write(octal(entry.data?.length ?? 0, 12), at + 124, 'ascii');
+  out[at + 156] = isDir ? 0x35 : 0x30; // typeflag '5' | '0'
+  let sum = 0;
+  for (let i = at; i < at + BLOCK; i++) sum += out[i]!;
+  out.write(sum.toString(8).padStart(6, '0') + '\0 ', at + 148, 'ascii');
+}
+
+const padded = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
+
+/** The uncompressed ustar archive of `entries`, in order, written into one zeroed buffer. */
 export function tarArchive(entries: readonly TarEntry[], mtime: Date): Buffer {
-  const seconds = Math.floor(mtime.getTime() / 1000);
-  const parts: Buffer[] = [];
+  const base = baseHeader(Math.floor(mtime.getTime() / 1000));
+  let size = 2 * BLOCK; // end of archive: two zero blocks
+  for (const e of entries) size += BLOCK + padded(e.data?.length ?? 0);
+  const out = Buffer.alloc(size, 0); // padding and the end blocks stay zero
+  let at = 0;
   for (const e of entries) {
-    parts.push(header(e, seconds));
-    if (e.data !== undefined && e.data.length > 0) {
-      parts.push(e.data);
-      const pad = (BLOCK - (e.data.length % BLOCK)) % BLOCK;
-      if (pad > 0) parts.push(Buffer.alloc(pad));
+    writeHeader(out, at, e, base);
+    at += BLOCK;
+    if (e.data !== undefined) {
+      e.data.copy(out, at);
+      at += padded(e.data.length);
     }
   }
-  parts.push(Buffer.alloc(2 * BLOCK));
-  return Buffer.concat(parts);
+  return out;
 }
 
 /** `.tar.gz` of `entries`; compression runs on the libuv thread pool, off the event loop. */

@@ -58,6 +58,9 @@ export interface BundleItem {
   readonly idx: number;
   readonly deviceId: string;
   readonly certificateDer: Buffer;
+  /** The certificate's validity as recorded (ms), so the bundle need not parse it again. */
+  readonly notBefore: number;
+  readonly notAfter: number;
   readonly keySealed: Buffer | null;
 }
 

@@ -41,12 +41,12 @@ function claimInUnit(ctx: SqliteContext, tenantId: string, id: string, maxDownlo
   const downloads = Number(row.downloads);
   if (downloads >= maxDownloads) return { ok: false, reason: 'gone' };
   const items = ctx.all(
-    `SELECT i.idx, i.device_id, i.key_sealed, c.der FROM batch_items i
+    `SELECT i.idx, i.device_id, i.key_sealed, c.der, c.not_before, c.not_after FROM batch_items i
        JOIN devices d ON d.id = i.device_id JOIN certificates c ON c.serial = d.current_serial
      WHERE i.batch_id = ? ORDER BY i.idx`,
     id,
   ).map((r) => ({
-    idx: Number(r.idx), deviceId: String(r.device_id), certificateDer: Buffer.from(r.der as Uint8Array),
+    idx: Number(r.idx), deviceId: String(r.device_id), certificateDer: Buffer.from(r.der as Uint8Array), notBefore: Number(r.not_before), notAfter: Number(r.not_after),
     keySealed: r.key_sealed === null ? null : Buffer.from(r.key_sealed as Uint8Array),
   }));
   ctx.run('UPDATE batches SET downloads = downloads + 1 WHERE id = ?', id);
