@@ -5,6 +5,8 @@
  */
 import { FleetkeyError } from '@fleetkey/protocol';
 import { auditCommand } from './commands/audit.js';
+import { batchCommand } from './commands/batch.js';
+import { factoryCommand } from './commands/factory.js';
 import { deviceCommand } from './commands/device.js';
 import { hubCommand } from './commands/hub.js';
 import { ownerApiCommand } from './commands/owner-api.js';
@@ -29,6 +31,13 @@ owner (talks to a running hub):
   fleetkey devices revoke ID [--reason R] [--json]     R: unspecified|keyCompromise|affiliationChanged|superseded|cessationOfOperation
   fleetkey telemetry tail DEVICE_ID [--limit N] [--json]      live messages until Ctrl-C (or N of them)
   fleetkey telemetry export DEVICE_ID --format csv|jsonl [--since ISO] [--until ISO]
+  fleetkey batch create --count N --mode device-keys|hub-keys [--key-alg p256] [--label L] [--csrs FILE] [--passphrase-stdin] [--wait]
+  fleetkey batch status ID [--wait] | batch download ID [--out FILE] | batch revoke ID [--reason R] | batch import MANIFEST
+  fleetkey factory init --org ORG --count N --valid-for 14d --kit FILE   (kit passphrase on stdin)
+
+factory line (no network, no hub):
+  fleetkey factory issue --kit FILE --state-dir D (--csrs FILE | --count N) --out DIR   (kit passphrase on stdin)
+  fleetkey factory export --kit FILE --state-dir D --out MANIFEST   (kit passphrase on stdin)
 
 device agent:
   fleetkey device enroll --hub URL --pin PIN --token T --state-dir D [--key-alg p256|p384|p521|ed25519]
@@ -52,6 +61,10 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
         return await ownerApiCommand(command, rest, io);
       case 'telemetry':
         return await telemetryCommand(rest, io);
+      case 'batch':
+        return await batchCommand(rest, io);
+      case 'factory':
+        return await factoryCommand(rest, io);
       case 'device':
         return await deviceCommand(rest, io);
       case 'help':

@@ -21,6 +21,7 @@ export { MAX_RESPONSE_BYTES, requestOverSocket, type HttpRequest, type HttpRespo
 export { errorFromResponse } from './enroll/est-wire.js';
 
 export { loadIdentity, type DeviceIdentity, type StoredIdentity } from './state/identity.js';
+export { adoptBundle, readBundleDevice, BUNDLE_DEVICE_FILE, type AdoptBundleOptions, type BundleDevice } from './state/bundle.js';
 
 export { connect, DEFAULT_MQTT_PORT, type ConnectOptions } from './mqtt/connect.js';
 export { DeviceClient, type DeviceClientEvents, type PublishResult } from './mqtt/client.js';

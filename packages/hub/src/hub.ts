@@ -2,9 +2,9 @@
  * Composition of a running hub from its configuration: the only place that wires modules
  * together. Side effects (listening, signals) stay in the CLI's `hub start`.
  */
+import { X509Certificate } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import type { X509Certificate } from 'node:crypto';
-import { encodeCertsOnly, systemClock, toPem, type Clock } from '@fleetkey/protocol';
+import { encodeCertsOnly, fail, systemClock, toPem, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
 import { LoginService, PasswordHasher, validateAccountsConfig } from './accounts/index.js';
 import { withBoundPort, type HubConfig } from './config/load.js';
 import { acquireLock, dbPath, ensureDir, loadMasterKey } from './datadir.js';
@@ -26,6 +26,10 @@ import type { TelemetrySink } from './telemetry/types.js';
 import { startMqttBroker, mqttLimitsOf } from './mqtt/index.js';
 import { httpTlsOf, liveTrustOf, mqttTlsMaterial, startTrustFollowers, tlsServerOf } from './tls/hub-trust.js';
 import type { IntervalTimers } from './tls/renewal.js';
+import { BatchJobs, createBatchCa } from './batch/job.js';
+import { BatchService } from './batch/service.js';
+import { FactoryService } from './batch/factory-kits.js';
+import type { CertificateAuthority } from './ca/issuance.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -64,6 +68,8 @@ export interface RunningHub {
    * connections; live sessions are kept. Throws CONFIG_INVALID and changes nothing when unusable.
    */
   setDeviceTrust(deviceCaCerts: readonly X509Certificate[]): void;
+  /** Batch jobs (ADR 0014); tests wait on `settled(batchId)`. */
+  readonly batchJobs: BatchJobs;
   close(): Promise<void>;
 }
 
@@ -86,7 +92,9 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const pki = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
     const tls = await issueTlsServerIdentity(pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock });
     const tlsIssuedAt = clock.now();
-    const trust = liveTrustOf(pki, tls, [pki.deviceCaCert]);
+    // Device trust: the device CA and every factory kit sub-CA (ADR 0015); grows at kit creation.
+    const kitCas = (await store.batches.listKits()).map((k) => new X509Certificate(k.certificate));
+    const trust = liveTrustOf(pki, tls, [pki.deviceCaCert, ...kitCas]);
     const hasher = await PasswordHasher.create(accountsConfig(config).argon2);
     const login = new LoginService({ store, clock, hasher, sealer, config: accountsConfig(config), log: logger });
     const validityMs = config.deviceCertValidityDays * 86_400_000;
@@ -110,12 +118,29 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       onError: (err) => logger.error({ err }, 'OCSP responder failed'),
     });
     const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
+    let batchCa: CertificateAuthority | undefined;
+    const getBatchCa = (): CertificateAuthority => batchCa ?? fail('INTERNAL', { cause: new Error('batch CA not bound yet') });
+    const batchJobs = new BatchJobs({ store, ca: getBatchCa, sealer, clock, logger, deviceValidityMs: validityMs });
+    let mqttPort = 0;
+    const batches = new BatchService({
+      store, ca: getBatchCa, jobs: batchJobs, sealer, clock, bus, maxCount: config.batchMaxCount, maxDownloads: config.batchBundleMaxDownloads,
+      allowedKeys: config.allowedDeviceKeys,
+      bundleContext: () => ({ hubUrl: config.publicUrl, pin: pki.pin, rootPem: toPem('CERTIFICATE', pki.root.certificate), deviceCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate), mqttHost: new URL(config.publicUrl).hostname, mqttPort }),
+    });
+    const factory = new FactoryService({
+      store, root: pki.root, clock, maxWindowMs: config.factoryKitMaxDays * 86_400_000, deviceValidityMs: validityMs, hubUrl: () => config.publicUrl, pin: pki.pin,
+      onKitCreated: (certificate) => {
+        // Live for new connections on both listeners and in device authentication (ADR 0017).
+        trust.setDeviceCas([...trust.deviceCaCerts, new X509Certificate(certificate)]);
+      },
+    });
     const app = buildApp<VerifiedCsr>({
       tls: httpTlsOf(trust.state),
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
       owner: { store, login, claimTokens },
       telemetry: { store, login, bus, clock, commandMaxPayloadBytes: config.commandMaxPayloadBytes, sseHeartbeatMs: config.sseHeartbeatSeconds * 1000 },
       revocation: { login, revocation },
+      batch: { login, batches, factory, maxBodyBytes: config.batchMaxBodyBytes },
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
     const csrVerifier = new CsrVerifierPool();
@@ -123,7 +148,9 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
-    deviceCa.bind(createEnrollmentCa({ pki, store, clock, config, csrVerifier }));
+    const enrollmentCa = createEnrollmentCa({ pki, store, clock, config, csrVerifier });
+    deviceCa.bind(enrollmentCa);
+    batchCa = createBatchCa({ signer: pki.deviceCa.signer, certificate: pki.deviceCa.certificate, clock, csrVerifier, policy: batchPolicy(config) });
     const mqtt = await startMqttBroker({
       host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
       tls: mqttTlsMaterial(trust.state), deviceCaCerts: trust.deviceCaCerts,
@@ -132,7 +159,9 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       await csrVerifier.close();
       throw err;
     });
+    mqttPort = mqtt.port;
     const renewer = startTrustFollowers({ trust, https: tlsServerOf(app.server), mqtt, pki, config, clock, store, logger, issuedAt: tlsIssuedAt, ...(o.timers !== undefined ? { timers: o.timers } : {}) });
+    await batchJobs.resumeAll();
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
     // Expired sessions are refused on use anyway; the sweep keeps the table small.
     const sweep = setInterval(() => {
@@ -142,7 +171,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
     return {
       url: config.publicUrl, port, mqttPort: mqtt.port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
-      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry,
+      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry, batchJobs,
       get tlsCertificate() {
         return { serial: renewer.current.serial, notAfter: renewer.current.identity.notAfter };
       },
@@ -153,6 +182,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       close: async () => {
         renewer.stop();
         clearInterval(sweep);
+        await batchJobs.close();
         await mqtt.close();
         await app.close();
         await csrVerifier.close();
@@ -166,6 +196,14 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     release();
     throw err;
   }
+}
+
+/** The issuance policy of batch certificates: the enrollment policy of the same config. */
+function batchPolicy(c: HubConfig) {
+  return {
+    allowedKeyAlgorithms: c.allowedDeviceKeys as KeyAlgorithm[], minRsaBits: c.minRsaBits,
+    defaultValidityMs: c.deviceCertValidityDays * 86_400_000, crlUrl: `${c.publicUrl}/crl`, ocspUrl: `${c.publicUrl}/ocsp`,
+  };
 }
 
 export type { HubPki };

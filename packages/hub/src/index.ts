@@ -7,3 +7,4 @@ export { startHub, HUB_VERSION, type RunningHub, type StartHubOptions } from './
 export { openAdminContext, type AdminContext } from './admin.js';
 export { readRootCertificate, spkiOfCertificate } from './pki/bootstrap.js';
 export { writeFileAtomic } from './datadir.js';
+export { randomSerial } from './ca/serial.js';

@@ -48,6 +48,15 @@ export const ERROR_TABLE = {
   CERT_REQUIRED: { status: 401, exit: 4, message: 'A client certificate is required.' },
   CERT_INVALID: { status: 401, exit: 4, message: 'The client certificate is not valid for this operation.' },
 
+  // --- batches and factory manifests (ADRs 0014, 0015) ------------------------------------
+  BATCH_NOT_READY: { status: 409, exit: 3, message: 'The batch is not complete (still being issued, or cancelled).' },
+  BUNDLE_GONE: { status: 410, exit: 3, message: 'The bundle of this batch was already downloaded as often as the policy allows.' },
+  MANIFEST_INVALID: { status: 400, exit: 2, message: 'The factory manifest is malformed, its signature does not verify, or it was not issued under a factory kit of this hub.' },
+  MANIFEST_OTHER_ORGANISATION: { status: 403, exit: 4, message: 'The factory manifest belongs to another organisation.' },
+  MANIFEST_STALE: { status: 409, exit: 3, message: 'The factory manifest is older than, or diverges from, one already imported for its kit.' },
+  MANIFEST_DUPLICATE: { status: 409, exit: 3, message: 'The factory manifest repeats a certificate serial or public key (within itself or of an enrolled device).' },
+  FACTORY_LIMIT_EXCEEDED: { status: 403, exit: 4, message: "The factory kit's issuance window or count limit is exceeded." },
+
   // --- device side ---------------------------------------------------------------------------
   PIN_MISMATCH: { status: 502, exit: 6, message: 'The server did not prove the pinned hub identity; refusing to talk to it.' },
   HUB_UNREACHABLE: { status: 502, exit: 6, message: 'The hub could not be reached.' },

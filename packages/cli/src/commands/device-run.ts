@@ -107,7 +107,12 @@ function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefine
 export async function runAgent(options: RunOptions, io: RunIo): Promise<number> {
   const intervalMs = parseInterval(options.interval);
   const mqtt = options.hubMqtt === undefined ? undefined : parseHostPort(options.hubMqtt);
-  const client = await connect({ stateDir: options.stateDir, ...(mqtt === undefined ? {} : { mqttHost: mqtt.host, mqttPort: mqtt.port }) });
+  // An unpacked bundle folder with an encrypted key.pem: the batch passphrase from the environment.
+  const passphrase = process.env.FLEETKEY_BUNDLE_PASSPHRASE;
+  const client = await connect({
+    stateDir: options.stateDir, ...(mqtt === undefined ? {} : { mqttHost: mqtt.host, mqttPort: mqtt.port }),
+    ...(passphrase === undefined || passphrase === '' ? {} : { bundlePassphrase: passphrase }),
+  });
   const { signal, dispose } = stopSignal(io);
   client.on('command', (command) => printCommand(io.stdout, command));
   const fatal = client.stopped.then((error) => error);

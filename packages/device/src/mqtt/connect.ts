@@ -17,6 +17,7 @@ import { parseHubUrl } from '../enroll/est-client.js';
 import { openKeyStore } from '../keystore/registry.js';
 import { hasTlsKeyCapability, type KeyStore } from '../keystore/types.js';
 import { FileOutbox, outboxDirectory, type OutboxOptions } from '../outbox/outbox.js';
+import { adoptBundle, readBundleDevice } from '../state/bundle.js';
 import { loadIdentity, type StoredIdentity } from '../state/identity.js';
 import { PinSet } from '../trust/pin-set.js';
 import { Backoff, systemTimers, type BackoffOptions, type Timers } from './backoff.js';
@@ -26,7 +27,7 @@ export const DEFAULT_MQTT_PORT = 8883;
 
 export interface ConnectOptions {
   readonly stateDir: string;
-  /** The hub's MQTT listener; defaults: the hub URL's host, port 8883. */
+  /** The hub's MQTT listener; defaults: a bundle's device.json `mqtt`, else the hub URL's host, port 8883. */
   readonly mqttHost?: string;
   readonly mqttPort?: number;
   /** Defaults to the kind recorded in identity.json. */
@@ -44,6 +45,8 @@ export interface ConnectOptions {
   readonly cleanSession?: boolean;
   readonly clock?: Clock;
   readonly timers?: Timers;
+  /** Passphrase of an encrypted key.pem when `stateDir` is an unpacked bundle folder (state/bundle.ts). */
+  readonly bundlePassphrase?: string;
 }
 
 async function tlsContext(stateDir: string, stored: StoredIdentity, keyStore: KeyStore | undefined): Promise<SecureContext> {
@@ -79,17 +82,20 @@ function positive(value: number | undefined, fallback: number, field: string): n
  * const error = await client.stopped; // DEVICE_REVOKED when the hub refused the certificate
  */
 export async function connect(options: ConnectOptions): Promise<DeviceClient> {
+  // An unpacked bundle folder becomes a state directory on first use (ADR 0016).
+  await adoptBundle({ stateDir: options.stateDir, ...(options.bundlePassphrase === undefined ? {} : { passphrase: options.bundlePassphrase }), ...(options.clock === undefined ? {} : { clock: options.clock }) });
   const stored = await loadIdentity(options.stateDir);
   const secureContext = await tlsContext(options.stateDir, stored, options.keyStore);
   const hub = parseHubUrl(stored.identity.hubUrl);
-  const port = positive(options.mqttPort, DEFAULT_MQTT_PORT, 'mqttPort');
+  const bundled = (await readBundleDevice(options.stateDir).catch(() => undefined))?.mqtt;
+  const port = positive(options.mqttPort ?? bundled?.port, DEFAULT_MQTT_PORT, 'mqttPort');
   if (port > 65535) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'mqttPort' } });
   const clock = options.clock ?? systemClock;
   let client: DeviceClient | undefined;
   const outbox = await FileOutbox.open({ ...options.outbox, directory: outboxDirectory(options.stateDir), clock, onDrop: (m) => client?.notifyDropped(m) });
   client = new DeviceClient({
     deviceId: stored.identity.deviceId,
-    host: options.mqttHost ?? hub.host,
+    host: options.mqttHost ?? bundled?.host ?? hub.host,
     port,
     pins: PinSet.parse(stored.identity.pins),
     knownCertificates: stored.chainDers,

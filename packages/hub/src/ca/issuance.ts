@@ -15,7 +15,7 @@
  * A failing step throws a FleetkeyError and no later step runs.
  */
 import {
-  DeviceLeafProfile, FleetkeyError, assembleCertificate, encodeTbsCertificate, isDeviceId, parseCertificate,
+  DeviceLeafProfile, FleetkeyError, assembleCertificate, describeSpki, encodeTbsCertificate, isDeviceId, parseCertificate,
   parseCsr, spkiSha256, verifyCsrSignature, verifyCsrSignatureSync,
   type CertificateTemplate, type Clock, type KeyAlgorithm, type ParsedCsr,
 } from '@fleetkey/protocol';
@@ -116,6 +116,28 @@ export class CertificateAuthority {
     await verifyCsrSignature(csr);
     this.checkKeyPolicy(csr);
     return this.#remember(csr);
+  }
+
+  /**
+   * Step 1 for a CSR whose proof of possession `prepare`/`prepareAsync` verified when it was
+   * accepted, and which was kept in the store since (batch device-keys items, issued later by the
+   * job, ADR 0014): strict parse and key policy again, no second signature check. Never for a
+   * CSR that comes from a request.
+   */
+  prepareAccepted(csrDer: Buffer): VerifiedCsr {
+    const csr = parseCsr(csrDer);
+    this.checkKeyPolicy(csr);
+    return this.#remember(csr);
+  }
+
+  /**
+   * Step 1 for a key the hub generated itself (batch `hub-keys` mode, ADR 0014): there is no CSR
+   * and no possession to prove, since the key never left this process. Step 2 still applies.
+   */
+  prepareHubKey(spki: Buffer): VerifiedCsr {
+    const facts: VerifiedCsrFacts = { spki, key: describeSpki(spki) };
+    this.checkKeyPolicy(facts);
+    return this.#remember(facts);
   }
 
   async issue(grant: Grant, csr: Buffer | VerifiedCsr): Promise<IssuedCertificate> {

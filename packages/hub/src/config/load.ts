@@ -48,6 +48,10 @@ export interface HubConfig {
   readonly telemetryDupWindowSeconds: number;
   readonly commandMaxPayloadBytes: number;
   readonly sseHeartbeatSeconds: number;
+  readonly batchMaxCount: number;
+  readonly batchMaxBodyBytes: number;
+  readonly batchBundleMaxDownloads: number;
+  readonly factoryKitMaxDays: number;
   readonly masterKeyFile: string;
   readonly logLevel: string;
 }

@@ -12,6 +12,8 @@
 export interface HubEvents {
   /** A device was revoked: its live sessions must close now. */
   'device.revoked': { readonly tenantId: string; readonly deviceId: string; readonly serials: readonly string[] };
+  /** Never-connected devices of a batch were revoked together (ADR 0014): one CRL re-sign for all. */
+  'batch.revoked': { readonly tenantId: string; readonly batchId: string; readonly devices: ReadonlyArray<{ readonly deviceId: string; readonly serials: readonly string[] }> };
   /** A command for a device, to deliver on `devices/{id}/commands/{topic}`. */
   'device.command': { readonly tenantId: string; readonly deviceId: string; readonly topic: string; readonly payload: Buffer };
   /** A telemetry message was durably stored. */

@@ -16,6 +16,7 @@ import { registerTelemetryRoutes, type TelemetryRouteDeps } from './telemetry-ro
 import { registerEstRoutes, type EstDeps, type PreparedCsr } from '../est/routes.js';
 import { createEstFastPath, type EstFastPath } from '../est/fast-path.js';
 import { registerRevocationRoutes, type RevocationRouteDeps } from './revocation-routes.js';
+import { registerBatchRoutes, type BatchRouteDeps } from './batch-routes.js';
 
 export interface HttpTls {
   readonly key: string;
@@ -35,6 +36,8 @@ export interface AppDeps<P extends PreparedCsr> {
   readonly est: EstDeps<P>;
   /** Device revocation, CRL and OCSP (ADR 0011; absent in tools that serve no devices). */
   readonly revocation?: RevocationRouteDeps;
+  /** Batches and factory kits (ADRs 0014, 0015; absent in tools that serve no devices). */
+  readonly batch?: BatchRouteDeps;
 }
 
 /**
@@ -98,6 +101,7 @@ export function buildApp<P extends PreparedCsr>(deps: AppDeps<P>): FastifyInstan
   if (deps.telemetry !== undefined) registerTelemetryRoutes(app, deps.telemetry);
   registerEstRoutes(app, deps.est);
   if (deps.revocation !== undefined) registerRevocationRoutes(app, deps.revocation);
+  if (deps.batch !== undefined) registerBatchRoutes(app, deps.batch);
   return app;
 }
 

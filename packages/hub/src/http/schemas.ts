@@ -75,7 +75,7 @@ export const schemas = {
     required: ['id', 'status', 'createdAt', 'enrolledVia'],
     properties: {
       id: { type: 'string' },
-      status: { type: 'string', enum: ['active', 'revoked'] },
+      status: { type: 'string', enum: ['active', 'revoked', 'pre-provisioned'] },
       label: { type: ['string', 'null'] },
       createdAt: { type: 'string', format: 'date-time' },
       enrolledVia: { type: 'string' },

@@ -9,7 +9,8 @@
  * - The certificate must be within its validity (injected clock), not a CA certificate, carry
  *   EKU clientAuth, and hold exactly one device id (CN = SAN URI).
  * - It must be a certificate this hub recorded for that device, not revoked (in the store, nor in
- *   the live revocation list fed by `device.revoked`), and the device must be active.
+ *   the live revocation list fed by `device.revoked`), and the device must be active; a
+ *   pre-provisioned device (batch, factory) becomes active here, on its first connection.
  * - Every refusal has one public outcome (CONNACK 5, CERT_INVALID); the reason is for the log
  *   and audit only.
  */
@@ -82,9 +83,19 @@ export class DeviceAuthenticator {
     const tenantId = record.tenantId;
     if (record.revokedAt !== null) return { ok: false, reason: 'certificate revoked', deviceId, tenantId };
     const device = await this.#deps.store.devices.get(tenantId, deviceId);
-    if (device === undefined || device.status !== 'active') return { ok: false, reason: 'device not active', deviceId, tenantId };
+    if (device?.status === 'pre-provisioned' && !(await this.#activate(tenantId, deviceId, serial))) return { ok: false, reason: 'device not active', deviceId, tenantId };
+    if (device === undefined || device.status === 'revoked') return { ok: false, reason: 'device not active', deviceId, tenantId };
     // Checked last, after every await: a revocation that arrived meanwhile is seen here.
     if (this.#deps.isRevoked(deviceId, serial)) return { ok: false, reason: 'certificate revoked', deviceId, tenantId };
     return { ok: true, identity: { deviceId, tenantId, serial } };
+  }
+
+  /** First connection of a batch or factory device: pre-provisioned → active (ADR 0014), one conditional unit. */
+  async #activate(tenantId: string, deviceId: string, serial: string): Promise<boolean> {
+    const activated = await this.#deps.store.batches.activateDevice(tenantId, deviceId, {
+      category: 'mqtt', type: 'device.activate', result: 'success', actor: `device:${deviceId}`, source: 'mqtt', details: { serial },
+    });
+    // Lost a race with another first connection of the same device: active is fine, revoked is not.
+    return activated || (await this.#deps.store.devices.get(tenantId, deviceId))?.status === 'active';
   }
 }

@@ -45,5 +45,15 @@ export function createRevocation(d: RevocationDeps): Revocation {
     crl.invalidate();
     await crl.regenerate(); // a failure leaves the CRL invalidated: the next GET /crl retries
   });
-  return { service: new RevocationService({ revocation: d.store.revocation, bus: d.bus, clock: d.clock }), crl, ocsp, close: unsubscribe };
+  const unsubscribeBatch = d.bus.subscribe('batch.revoked', async () => {
+    crl.invalidate();
+    await crl.regenerate();
+  });
+  return {
+    service: new RevocationService({ revocation: d.store.revocation, bus: d.bus, clock: d.clock }), crl, ocsp,
+    close: () => {
+      unsubscribe();
+      unsubscribeBatch();
+    },
+  };
 }

@@ -17,6 +17,9 @@
  *   record n). No method updates or deletes audit records.
  * - Times are milliseconds since the epoch, UTC; ids are opaque strings.
  */
+import type { BatchRepo } from './batch-types.js';
+
+export type * from './batch-types.js';
 
 export interface Tenant {
   readonly id: string;
@@ -63,7 +66,8 @@ export interface ClaimToken {
   readonly revokedAt: number | null;
 }
 
-export type DeviceStatus = 'active' | 'revoked';
+/** `pre-provisioned`: issued in a batch or by a factory, never connected yet (ADR 0014). */
+export type DeviceStatus = 'active' | 'revoked' | 'pre-provisioned';
 
 export interface Device {
   readonly id: string;
@@ -327,5 +331,6 @@ export interface Store {
   readonly meta: MetaRepo;
   readonly revocation: RevocationRepo;
   readonly telemetry: TelemetryRepo;
+  readonly batches: BatchRepo;
   close(): Promise<void>;
 }

@@ -145,3 +145,13 @@ test('serials are 16 octets, positive, and unique', async () => {
 test('a CA whose signer does not match its certificate refuses to start', () => {
   assert.throws(() => setup({ signer: pki.root.signer }), isCode('CONFIG_INVALID'));
 });
+
+test('prepareAccepted (stored batch CSRs, ADR 0014): strict parse and key policy still refuse; a good CSR issues', async () => {
+  const { ca, recorder, signer } = setup({ policy: { allowedKeyAlgorithms: ['p256'] } });
+  assert.throws(() => ca.prepareAccepted(csrFixture('ed25519')), isCode('KEY_NOT_ALLOWED'));
+  assert.throws(() => ca.prepareAccepted(Buffer.from('30030201', 'hex')), (e: unknown) => e instanceof FleetkeyError && e.code.startsWith('CSR_'));
+  assert.equal(signer.count + recorder.records.length, 0);
+  const { csr } = await deviceCsr('p256');
+  const issued = await ca.issue(grantFor('dev-accepted'), ca.prepareAccepted(csr));
+  assert.equal(deviceIdFromCertificate(issued.der), 'dev-accepted');
+});

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { FleetkeyError, ManualClock } from '@fleetkey/protocol';
 import type { AuditEventInput, CertificateRecord, ClaimToken, Device, NewTelemetry, Owner, Store, Tenant } from '../../src/storage/types.js';
+import { runBatchRepoContract } from './storage-batches.contract.js';
 
 export type OpenStore = (clock: ManualClock) => Promise<Store>;
 
@@ -294,5 +295,7 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.ok(many.every((n) => n > first));
       assert.equal(await store.revocation.nextCrlNumber(), first + 21n);
     });
+
+    runBatchRepoContract(name, () => ({ store, clock, tenantId: tenant.id, otherTenantId: other.tenant.id }));
   });
 }

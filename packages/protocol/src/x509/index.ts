@@ -13,3 +13,4 @@ export * from './pem.js';
 export * from './crl.js';
 export * from './ocsp.js';
 export * from './ocsp-parse.js';
+export * from './factory-profile.js';

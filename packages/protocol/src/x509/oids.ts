@@ -30,6 +30,7 @@ export const OID = {
   cRLDistributionPoints: '2.5.29.31',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  nameConstraints: '2.5.29.30',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   // RFC 5280 §4.2.1.12
   serverAuth: '1.3.6.1.5.5.7.3.1',

@@ -83,6 +83,16 @@ export class FileKeyStore implements KeyStore {
     return new FileKeyHandle(key, algorithm);
   }
 
+  /** Stores an existing PKCS#8 key (e.g. from a batch bundle) under a new label, mode 0600. */
+  async importKey(label: string, key: KeyObject): Promise<KeyHandle> {
+    checkLabel(label);
+    const algorithm = algorithmOfKey(key);
+    if (key.type !== 'private' || algorithm === undefined) throw keystoreError('not a supported private key');
+    await fs.mkdir(this.#directory, { recursive: true, mode: KEY_DIR_MODE });
+    await this.#writeNew(this.#pathOf(label), key.export({ type: 'pkcs8', format: 'pem' }).toString());
+    return new FileKeyHandle(key, algorithm);
+  }
+
   async open(label: string): Promise<KeyHandle> {
     checkLabel(label);
     const pem = await this.#readPrivate(this.#pathOf(label));

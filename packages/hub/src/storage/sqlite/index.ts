@@ -7,6 +7,7 @@ import type { Clock } from '@fleetkey/protocol';
 import type { Store } from '../types.js';
 import { ownerRepo, sessionRepo, tenantRepo, throttleRepo } from './accounts.js';
 import { auditRepo, metaRepo } from './audit.js';
+import { batchRepo } from './batches.js';
 import { claimTokenRepo } from './claim-tokens.js';
 import { SqliteContext } from './context.js';
 import { deviceRepo } from './devices.js';
@@ -54,6 +55,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     meta: metaRepo(ctx),
     revocation: revocationRepo(ctx),
     telemetry: telemetryRepo(ctx),
+    batches: batchRepo(ctx),
     close: async () => {
       ctx.writer.flush();
       db.close();

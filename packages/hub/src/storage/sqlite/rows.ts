@@ -46,7 +46,8 @@ export const toClaimToken = (r: Row): ClaimToken => ({
 export const toDevice = (r: Row): Device => ({
   id: str(r.id),
   tenantId: str(r.tenant_id),
-  status: str(r.status) as DeviceStatus,
+  // A pre-provisioned device is stored active with the flag set (migration 4, ADR 0014).
+  status: str(r.status) === 'active' && num(r.pre_provisioned ?? 0) === 1 ? 'pre-provisioned' : (str(r.status) as DeviceStatus),
   createdAt: num(r.created_at),
   enrolledVia: str(r.enrolled_via),
   claimTokenId: strOrNull(r.claim_token_id),

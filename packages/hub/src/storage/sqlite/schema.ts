@@ -132,4 +132,50 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO crl_state (id, crl_number) VALUES (1, 0);
   CREATE INDEX certificates_revoked ON certificates(serial) WHERE revoked_at IS NOT NULL;
   `,
+  // Batches and factory kits (ADRs 0014, 0015). A pre-provisioned device is `active` with
+  // pre_provisioned = 1 until its first MQTT connection (an added column: the status CHECK of
+  // migration 1 stays as released).
+  `
+  ALTER TABLE devices ADD COLUMN pre_provisioned INTEGER NOT NULL DEFAULT 0 CHECK (pre_provisioned IN (0, 1));
+  ALTER TABLE devices ADD COLUMN batch_id TEXT;
+  CREATE INDEX devices_batch ON devices(batch_id) WHERE batch_id IS NOT NULL;
+  CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    label TEXT,
+    mode TEXT NOT NULL CHECK (mode IN ('device-keys', 'hub-keys')),
+    key_algorithm TEXT NOT NULL,
+    count INTEGER NOT NULL CHECK (count >= 1),
+    done INTEGER NOT NULL DEFAULT 0 CHECK (done >= 0 AND done <= count),
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+    failure_code TEXT,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    completed_at INTEGER,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    passphrase_sealed BLOB
+  ) STRICT;
+  CREATE INDEX batches_running ON batches(status) WHERE status = 'running';
+  CREATE TABLE batch_items (
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    idx INTEGER NOT NULL,
+    device_id TEXT NOT NULL UNIQUE,
+    csr BLOB,
+    done INTEGER NOT NULL DEFAULT 0,
+    key_sealed BLOB,
+    PRIMARY KEY (batch_id, idx)
+  ) STRICT;
+  CREATE TABLE factory_kits (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    certificate BLOB NOT NULL,
+    max_count INTEGER NOT NULL CHECK (max_count >= 1),
+    window_start INTEGER NOT NULL,
+    window_end INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    imported_counter INTEGER NOT NULL DEFAULT 0,
+    imported_digest TEXT
+  ) STRICT;
+  `,
 ];
