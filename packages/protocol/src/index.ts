@@ -4,3 +4,4 @@ export * from './claim-uri.js';
 export * from './der/index.js';
 export * from './x509/index.js';
 export * from './telemetry-envelope.js';
+export * from './trust-bundle/index.js';
