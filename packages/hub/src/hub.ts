@@ -24,8 +24,13 @@ import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { StoringTelemetrySink } from './telemetry/sink.js';
 import type { TelemetrySink } from './telemetry/types.js';
 import { startMqttBroker, mqttLimitsOf } from './mqtt/index.js';
-import { httpTlsOf, liveTrustOf, mqttTlsMaterial, startTrustFollowers, tlsServerOf } from './tls/hub-trust.js';
-import type { IntervalTimers } from './tls/renewal.js';
+import { httpTlsOf, mqttTlsMaterial, startTrustFollowers, tlsServerOf } from './tls/hub-trust.js';
+import { LiveTrust } from './tls/live-trust.js';
+import { nodeTimers, type IntervalTimers } from './tls/renewal.js';
+import { loadTrust, refreshIfDue, type TrustContext } from './trust/bundles.js';
+import { startRootFollower } from './trust/hub-wiring.js';
+import type { TrustMaterial } from './trust/material.js';
+import { registerTrustRoutes } from './trust/routes.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -45,8 +50,11 @@ export interface RunningHub {
   readonly port: number;
   /** Bound MQTT-over-TLS port (config.mqttPort, or the ephemeral one when that is 0). */
   readonly mqttPort: number;
+  /** Pin of the current hub root (changes at a rotation or recovery, ADR 0021). */
   readonly pin: string;
   readonly rootCertPem: string;
+  /** Version of the trust bundle in service. */
+  readonly trustVersion: number;
   readonly recoveryKeyFile: string | undefined;
   readonly config: HubConfig;
   readonly store: Store;
@@ -83,15 +91,19 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
   try {
     const sealer = loadMasterKey(config.masterKeyFile, !hubPkiExists(config.dataDir));
     const store = await openSqliteStore({ path: dbPath(config.dataDir), clock });
-    const pki = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const trustContext: TrustContext = { store, genesis, sealer, clock, validityMs: config.trustBundleValidityDays * 86_400_000 };
+    let material: TrustMaterial = await loadTrust(trustContext);
+    if ((await refreshIfDue(trustContext, material)) !== undefined) material = await loadTrust(trustContext);
+    const pki = material.pki; // the PKI at start; the live one is material.pki (ADR 0021)
     const tls = await issueTlsServerIdentity(pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock });
     const tlsIssuedAt = clock.now();
-    const trust = liveTrustOf(pki, tls, [pki.deviceCaCert]);
+    const trust = new LiveTrust({ server: tls, deviceCaCerts: material.deviceCaCerts, rootPem: material.rootPem });
     const hasher = await PasswordHasher.create(accountsConfig(config).argon2);
     const login = new LoginService({ store, clock, hasher, sealer, config: accountsConfig(config), log: logger });
     const validityMs = config.deviceCertValidityDays * 86_400_000;
     const claimTokens = new ClaimTokenService({
-      store, clock, hubUrl: () => config.publicUrl, pin: () => pki.pin,
+      store, clock, hubUrl: () => config.publicUrl, pin: () => material.pki.pin,
       limits: { defaultTtlSeconds: config.claimTokenDefaultTtlSeconds, maxTtlSeconds: config.claimTokenMaxTtlSeconds, maxUses: config.claimTokenMaxUses },
     });
     const provisioning = new ProvisioningRegistry([
@@ -109,7 +121,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       crlNextUpdateMs: config.crlNextUpdateHours * 3600_000, ocspValidityMs: config.ocspValiditySeconds * 1000,
       onError: (err) => logger.error({ err }, 'OCSP responder failed'),
     });
-    const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
+    let caCerts = encodeCertsOnly(material.caCertificates);
     const app = buildApp<VerifiedCsr>({
       tls: httpTlsOf(trust.state),
       logger, maxJsonBodyBytes: config.maxJsonBodyBytes,
@@ -118,6 +130,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       revocation: { login, revocation },
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
+    registerTrustRoutes(app, store);
     const csrVerifier = new CsrVerifierPool();
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();
@@ -132,17 +145,32 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       await csrVerifier.close();
       throw err;
     });
-    const renewer = startTrustFollowers({ trust, https: tlsServerOf(app.server), mqtt, pki, config, clock, store, logger, issuedAt: tlsIssuedAt, ...(o.timers !== undefined ? { timers: o.timers } : {}) });
+    const renewer = startTrustFollowers({ trust, https: tlsServerOf(app.server), mqtt, pki: () => material.pki, config, clock, store, logger, issuedAt: tlsIssuedAt, ...(o.timers !== undefined ? { timers: o.timers } : {}) });
+    const follower = await startRootFollower({
+      context: trustContext, config, clock, timers: o.timers ?? nodeTimers, trust, renewer, mqtt, logger,
+      onApplied: (m) => {
+        material = m;
+        caCerts = encodeCertsOnly(m.caCertificates);
+      },
+    }, material);
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
     // Expired sessions are refused on use anyway; the sweep keeps the table small.
     const sweep = setInterval(() => {
       store.sessions.deleteExpired(clock.now()).catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
     }, SESSION_SWEEP_MS);
     sweep.unref();
-    logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
+    logger.info({ url: config.publicUrl, pin: pki.pin, trustVersion: material.bundle.content.version }, 'hub ready');
     return {
-      url: config.publicUrl, port, mqttPort: mqtt.port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
-      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry,
+      url: config.publicUrl, port, mqttPort: mqtt.port, recoveryKeyFile: genesis.recoveryKeyFile, config, store, bus, telemetry,
+      get pin() {
+        return material.pki.pin;
+      },
+      get rootCertPem() {
+        return toPem('CERTIFICATE', material.pki.root.certificate);
+      },
+      get trustVersion() {
+        return material.bundle.content.version;
+      },
       get tlsCertificate() {
         return { serial: renewer.current.serial, notAfter: renewer.current.identity.notAfter };
       },
@@ -152,6 +180,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       setDeviceTrust: (deviceCaCerts) => trust.setDeviceCas(deviceCaCerts),
       close: async () => {
         renewer.stop();
+        follower.stop();
         clearInterval(sweep);
         await mqtt.close();
         await app.close();

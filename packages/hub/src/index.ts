@@ -7,3 +7,6 @@ export { startHub, HUB_VERSION, type RunningHub, type StartHubOptions } from './
 export { openAdminContext, type AdminContext } from './admin.js';
 export { readRootCertificate, spkiOfCertificate } from './pki/bootstrap.js';
 export { writeFileAtomic } from './datadir.js';
+export { currentRootCertificate, openTrustAdmin, type TrustAdmin } from './trust/admin.js';
+export { rotateRoot, recoverRoot, type RotationResult, type RecoveryResult } from './trust/bundles.js';
+export { TRUST_TOPIC } from './trust/hub-wiring.js';

@@ -15,6 +15,7 @@ import { MIGRATIONS } from './schema.js';
 import { walSync } from './wal-sync.js';
 import { revocationRepo } from './revocation.js';
 import { telemetryRepo } from './telemetry.js';
+import { trustRepo } from './trust.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for the fast test tier. */
@@ -56,6 +57,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     meta: metaRepo(ctx),
     revocation: revocationRepo(ctx),
     telemetry: telemetryRepo(ctx),
+    trust: trustRepo(ctx),
     close: async () => {
       await ctx.writer.drain();
       db.close();
