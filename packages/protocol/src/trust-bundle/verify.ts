@@ -122,6 +122,13 @@ export function verifyInitial(pins: readonly string[], bytes: Uint8Array, now: n
   return bundle;
 }
 
+/** A bundle read back from the device's own storage: canonical, schema-valid, self-signed (no expiry check). */
+export function verifyStored(bytes: Uint8Array): TrustBundle {
+  const bundle = decodeCandidate(bytes);
+  checkOwnThreshold(bundle);
+  return bundle;
+}
+
 /** The pins that count at `now`: those without `until`, and retired ones until their end. */
 export function activePins(bundle: TrustBundle, now: number): string[] {
   return bundle.content.pins.filter((p) => p.until === undefined || now < p.until).map((p) => p.pin);
