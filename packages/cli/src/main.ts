@@ -20,6 +20,9 @@ hub operator:
   fleetkey hub start [--data-dir D] [--host H] [--api-port N] [--mqtt-port M] [--public-url U]
   fleetkey hub pin --data-dir D          print the hub pin (sha256//BASE64 of the root SPKI)
   fleetkey hub root-cert --data-dir D    print the hub root certificate (PEM)
+  fleetkey hub trust show|history --data-dir D [--json]   the trust bundle and its versions
+  fleetkey hub rotate-root --data-dir D [--overlap 30d]   new root, bundle N+1 signed by old and new
+  fleetkey hub recover --data-dir D --recovery-key FILE [--new-recovery-key-out F]   drop a stolen root
   fleetkey owner add --data-dir D --org ORG --email E    (password on stdin)
   fleetkey audit verify --data-dir D
 

@@ -29,3 +29,5 @@ export { Backoff, systemTimers, type BackoffOptions, type Timers } from './mqtt/
 export { classifyFailure, type ConnectFailure } from './mqtt/refusal.js';
 export { checkPublishTopic, commandsFilter, telemetryTopic, TRUST_TOPIC, type DeviceCommand } from './mqtt/topics.js';
 export { FileOutbox, outboxDirectory, type OutboxOptions, type OutboxStats, type OverflowPolicy, type QueuedMessage } from './outbox/outbox.js';
+export { TrustFollower, catchUp, httpsBundleSource, MAX_CATCH_UP, type BundleSource } from './trust/follow.js';
+export { loadTrustBundle, saveTrustBundle, TRUST_FILE } from './trust/trust-store.js';

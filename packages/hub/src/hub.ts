@@ -24,8 +24,13 @@ import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { StoringTelemetrySink } from './telemetry/sink.js';
 import type { TelemetrySink } from './telemetry/types.js';
 import { startMqttBroker, mqttLimitsOf } from './mqtt/index.js';
-import { httpTlsOf, liveTrustOf, mqttTlsMaterial, startTrustFollowers, tlsServerOf } from './tls/hub-trust.js';
-import type { IntervalTimers } from './tls/renewal.js';
+import { httpTlsOf, mqttTlsMaterial, startTrustFollowers, tlsServerOf } from './tls/hub-trust.js';
+import { LiveTrust } from './tls/live-trust.js';
+import { nodeTimers, type IntervalTimers } from './tls/renewal.js';
+import { loadTrust, refreshIfDue, type TrustContext } from './trust/bundles.js';
+import { startRootFollower } from './trust/hub-wiring.js';
+import type { TrustMaterial } from './trust/material.js';
+import { registerTrustRoutes } from './trust/routes.js';
 import { BatchJobs, createBatchCa } from './batch/job.js';
 import { BatchService } from './batch/service.js';
 import { FactoryService } from './batch/factory-kits.js';
@@ -49,8 +54,11 @@ export interface RunningHub {
   readonly port: number;
   /** Bound MQTT-over-TLS port (config.mqttPort, or the ephemeral one when that is 0). */
   readonly mqttPort: number;
+  /** Pin of the current hub root (changes at a rotation or recovery, ADR 0021). */
   readonly pin: string;
   readonly rootCertPem: string;
+  /** Version of the trust bundle in service. */
+  readonly trustVersion: number;
   readonly recoveryKeyFile: string | undefined;
   readonly config: HubConfig;
   readonly store: Store;
@@ -89,17 +97,22 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
   try {
     const sealer = loadMasterKey(config.masterKeyFile, !hubPkiExists(config.dataDir));
     const store = await openSqliteStore({ path: dbPath(config.dataDir), clock });
-    const pki = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const trustContext: TrustContext = { store, genesis, sealer, clock, validityMs: config.trustBundleValidityDays * 86_400_000 };
+    let material: TrustMaterial = await loadTrust(trustContext);
+    if ((await refreshIfDue(trustContext, material)) !== undefined) material = await loadTrust(trustContext);
+    const pki = material.pki; // the PKI at start; the live one is material.pki (ADR 0021)
     const tls = await issueTlsServerIdentity(pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock });
     const tlsIssuedAt = clock.now();
-    // Device trust: the device CA and every factory kit sub-CA (ADR 0015); grows at kit creation.
+    // Device trust: the device CA(s) of the trust material and every factory kit sub-CA (ADR 0015);
+    // kits are added at creation and kept across root rotations.
     const kitCas = (await store.batches.listKits()).map((k) => new X509Certificate(k.certificate));
-    const trust = liveTrustOf(pki, tls, [pki.deviceCaCert, ...kitCas]);
+    const trust = new LiveTrust({ server: tls, deviceCaCerts: [...material.deviceCaCerts, ...kitCas], rootPem: material.rootPem });
     const hasher = await PasswordHasher.create(accountsConfig(config).argon2);
     const login = new LoginService({ store, clock, hasher, sealer, config: accountsConfig(config), log: logger });
     const validityMs = config.deviceCertValidityDays * 86_400_000;
     const claimTokens = new ClaimTokenService({
-      store, clock, hubUrl: () => config.publicUrl, pin: () => pki.pin,
+      store, clock, hubUrl: () => config.publicUrl, pin: () => material.pki.pin,
       limits: { defaultTtlSeconds: config.claimTokenDefaultTtlSeconds, maxTtlSeconds: config.claimTokenMaxTtlSeconds, maxUses: config.claimTokenMaxUses },
     });
     const provisioning = new ProvisioningRegistry([
@@ -117,7 +130,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       crlNextUpdateMs: config.crlNextUpdateHours * 3600_000, ocspValidityMs: config.ocspValiditySeconds * 1000,
       onError: (err) => logger.error({ err }, 'OCSP responder failed'),
     });
-    const caCerts = encodeCertsOnly([pki.deviceCa.certificate, pki.root.certificate]);
+    let caCerts = encodeCertsOnly(material.caCertificates);
     let batchCa: CertificateAuthority | undefined;
     const getBatchCa = (): CertificateAuthority => batchCa ?? fail('INTERNAL', { cause: new Error('batch CA not bound yet') });
     const batchJobs = new BatchJobs({ store, ca: getBatchCa, sealer, clock, logger, deviceValidityMs: validityMs });
@@ -125,13 +138,18 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const batches = new BatchService({
       store, ca: getBatchCa, jobs: batchJobs, sealer, clock, bus, maxCount: config.batchMaxCount, maxDownloads: config.batchBundleMaxDownloads,
       allowedKeys: config.allowedDeviceKeys,
-      bundleContext: () => ({ hubUrl: config.publicUrl, pin: pki.pin, rootPem: toPem('CERTIFICATE', pki.root.certificate), deviceCaPem: toPem('CERTIFICATE', pki.deviceCa.certificate), mqttHost: new URL(config.publicUrl).hostname, mqttPort }),
+      bundleContext: () => ({
+        hubUrl: config.publicUrl, pin: material.pki.pin, rootPem: toPem('CERTIFICATE', material.pki.root.certificate),
+        deviceCaPem: toPem('CERTIFICATE', material.pki.deviceCa.certificate), mqttHost: new URL(config.publicUrl).hostname, mqttPort,
+      }),
     });
     const factory = new FactoryService({
       store, root: pki.root, clock, maxWindowMs: config.factoryKitMaxDays * 86_400_000, deviceValidityMs: validityMs, hubUrl: () => config.publicUrl, pin: pki.pin,
       onKitCreated: (certificate) => {
+        const kit = new X509Certificate(certificate);
+        kitCas.push(kit);
         // Live for new connections on both listeners and in device authentication (ADR 0017).
-        trust.setDeviceCas([...trust.deviceCaCerts, new X509Certificate(certificate)]);
+        trust.setDeviceCas([...trust.deviceCaCerts, kit]);
       },
     });
     const app = buildApp<VerifiedCsr>({
@@ -143,13 +161,13 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       batch: { login, batches, factory, maxBodyBytes: config.batchMaxBodyBytes },
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
+    registerTrustRoutes(app, store);
     const csrVerifier = new CsrVerifierPool();
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
     config = withBoundPort(config, port, o.explicitPublicUrl === true);
-    const enrollmentCa = createEnrollmentCa({ pki, store, clock, config, csrVerifier });
-    deviceCa.bind(enrollmentCa);
+    deviceCa.bind(createEnrollmentCa({ pki, store, clock, config, csrVerifier }));
     batchCa = createBatchCa({ signer: pki.deviceCa.signer, certificate: pki.deviceCa.certificate, clock, csrVerifier, policy: batchPolicy(config) });
     const mqtt = await startMqttBroker({
       host: config.host, port: config.mqttPort, store, clock, logger, sink: telemetry, bus, limits: mqttLimitsOf(config),
@@ -159,8 +177,15 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       await csrVerifier.close();
       throw err;
     });
+    const renewer = startTrustFollowers({ trust, https: tlsServerOf(app.server), mqtt, pki: () => material.pki, config, clock, store, logger, issuedAt: tlsIssuedAt, ...(o.timers !== undefined ? { timers: o.timers } : {}) });
+    const follower = await startRootFollower({
+      context: trustContext, config, clock, timers: o.timers ?? nodeTimers, trust, renewer, mqtt, logger, extraDeviceCas: () => kitCas,
+      onApplied: (m) => {
+        material = m;
+        caCerts = encodeCertsOnly(m.caCertificates);
+      },
+    }, material);
     mqttPort = mqtt.port;
-    const renewer = startTrustFollowers({ trust, https: tlsServerOf(app.server), mqtt, pki, config, clock, store, logger, issuedAt: tlsIssuedAt, ...(o.timers !== undefined ? { timers: o.timers } : {}) });
     await batchJobs.resumeAll();
     await store.audit.append({ category: 'system', type: 'hub.start', result: 'success', actor: 'operator', source: 'cli', details: { version: HUB_VERSION, port, mqttPort: mqtt.port } });
     // Expired sessions are refused on use anyway; the sweep keeps the table small.
@@ -168,10 +193,18 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       store.sessions.deleteExpired(clock.now()).catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
     }, SESSION_SWEEP_MS);
     sweep.unref();
-    logger.info({ url: config.publicUrl, pin: pki.pin }, 'hub ready');
+    logger.info({ url: config.publicUrl, pin: pki.pin, trustVersion: material.bundle.content.version }, 'hub ready');
     return {
-      url: config.publicUrl, port, mqttPort: mqtt.port, pin: pki.pin, rootCertPem: toPem('CERTIFICATE', pki.root.certificate),
-      recoveryKeyFile: pki.recoveryKeyFile, config, store, bus, telemetry, batchJobs,
+      url: config.publicUrl, port, mqttPort: mqtt.port, recoveryKeyFile: genesis.recoveryKeyFile, config, store, bus, telemetry, batchJobs,
+      get pin() {
+        return material.pki.pin;
+      },
+      get rootCertPem() {
+        return toPem('CERTIFICATE', material.pki.root.certificate);
+      },
+      get trustVersion() {
+        return material.bundle.content.version;
+      },
       get tlsCertificate() {
         return { serial: renewer.current.serial, notAfter: renewer.current.identity.notAfter };
       },
@@ -181,6 +214,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       setDeviceTrust: (deviceCaCerts) => trust.setDeviceCas(deviceCaCerts),
       close: async () => {
         renewer.stop();
+        follower.stop();
         clearInterval(sweep);
         await batchJobs.close();
         await mqtt.close();

@@ -8,3 +8,6 @@ export { openAdminContext, type AdminContext } from './admin.js';
 export { readRootCertificate, spkiOfCertificate } from './pki/bootstrap.js';
 export { writeFileAtomic } from './datadir.js';
 export { randomSerial } from './ca/serial.js';
+export { currentRootCertificate, openTrustAdmin, type TrustAdmin } from './trust/admin.js';
+export { rotateRoot, recoverRoot, type RotationResult, type RecoveryResult } from './trust/bundles.js';
+export { TRUST_TOPIC } from './trust/hub-wiring.js';

@@ -63,6 +63,7 @@ export const ERROR_TABLE = {
   HUB_PROTOCOL_ERROR: { status: 502, exit: 6, message: 'The hub answered with something that is not valid for the protocol.' },
   DEVICE_NOT_ENROLLED: { status: 409, exit: 3, message: 'This device has no identity yet; enroll it first.' },
   KEYSTORE_ERROR: { status: 500, exit: 7, message: 'The key store failed.' },
+  TRUST_BUNDLE_REJECTED: { status: 400, exit: 6, message: 'The trust bundle does not follow from the trusted one (signatures, version, expiry, size or critical fields).' },
   DEVICE_REVOKED: { status: 403, exit: 4, message: 'The hub refused this device\'s certificate (revoked or no longer valid); it must be enrolled again.' },
 
   // --- operator side -------------------------------------------------------------------------

@@ -5,3 +5,4 @@ export * from './der/index.js';
 export * from './x509/index.js';
 export * from './telemetry-envelope.js';
 export * from './factory/index.js';
+export * from './trust-bundle/index.js';

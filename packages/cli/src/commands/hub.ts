@@ -1,7 +1,8 @@
-/** `fleetkey hub start|pin|root-cert`: the operator's commands for the hub itself. */
+/** `fleetkey hub start|pin|root-cert|trust|rotate-root|recover`: the operator's commands for the hub itself. */
 import { parseArgs } from 'node:util';
 import { FleetkeyError, computePin, toPem } from '@fleetkey/protocol';
-import { loadConfig, readRootCertificate, spkiOfCertificate, startHub } from '@fleetkey/hub';
+import { currentRootCertificate, loadConfig, spkiOfCertificate, startHub } from '@fleetkey/hub';
+import { recoverCommand, rotateRootCommand, trustCommand } from './hub-trust.js';
 import type { CliIo } from '../io.js';
 
 const START_OPTIONS = {
@@ -18,11 +19,17 @@ export async function hubCommand(argv: string[], io: CliIo): Promise<number> {
   switch (sub) {
     case 'start':
       return start(rest, io);
+    case 'trust':
+      return trustCommand(rest, io);
+    case 'rotate-root':
+      return rotateRootCommand(rest, io);
+    case 'recover':
+      return recoverCommand(rest, io);
     case 'pin':
     case 'root-cert': {
       const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' } }, strict: true });
       const dataDir = values['data-dir'] ?? io.env.FLEETKEY_DATA_DIR ?? './data';
-      const root = readRootCertificate(loadConfig({ 'data-dir': dataDir }, {}).dataDir);
+      const root = await currentRootCertificate(loadConfig({ 'data-dir': dataDir }, {}));
       io.stdout.write(sub === 'pin' ? computePin(spkiOfCertificate(root)) + '\n' : toPem('CERTIFICATE', root));
       return 0;
     }

@@ -13,12 +13,13 @@
  * - `stopped` resolves once, with the fatal error or undefined after `close()`.
  */
 import { EventEmitter } from 'node:events';
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import { envelopePayload, newMessageId } from '../outbox/message-id.js';
 import type { FileOutbox, QueuedMessage } from '../outbox/outbox.js';
 import { connectPinned } from '../trust/connect.js';
 import type { PinSet } from '../trust/pin-set.js';
+import type { TrustFollower } from '../trust/follow.js';
 import { Backoff, type Timers } from './backoff.js';
 import { classifyFailure } from './refusal.js';
 import { openSession, type MqttSession } from './session.js';
@@ -46,6 +47,8 @@ export interface DeviceClientSetup {
   readonly host: string;
   readonly port: number;
   readonly pins: PinSet;
+  /** Follows the hub's trust bundles (ADR 0022); its pins replace `pins` when present. */
+  readonly trust?: TrustFollower;
   readonly knownCertificates: readonly Uint8Array[];
   readonly secureContext: SecureContext;
   readonly outbox: FileOutbox;
@@ -190,10 +193,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     const s = this.#setup;
     let connectedAt: number | undefined;
     try {
-      const socket = await connectPinned({
-        host: s.host, port: s.port, pins: s.pins, knownCertificates: s.knownCertificates,
-        secureContext: s.secureContext, alpnProtocols: ['mqtt'], timeoutMs: s.timeoutMs, clock: s.clock,
-      });
+      const socket = await this.#connectTrusted();
       if (this.#stopping) {
         socket.destroy();
         return { error: undefined, upMs: 0 };
@@ -209,6 +209,22 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
       return { error, upMs: connectedAt === undefined ? 0 : s.clock.now() - connectedAt };
     } finally {
       this.#flight = undefined;
+    }
+  }
+
+  /** Pinned TLS; a chain to an unpinned root first makes the device catch up (ADR 0022), once. */
+  async #connectTrusted(): Promise<TLSSocket> {
+    const s = this.#setup;
+    const open = (): Promise<TLSSocket> => connectPinned({
+      host: s.host, port: s.port, pins: s.trust?.pins() ?? s.pins, knownCertificates: s.knownCertificates,
+      secureContext: s.secureContext, alpnProtocols: ['mqtt'], timeoutMs: s.timeoutMs, clock: s.clock,
+    });
+    try {
+      return await open();
+    } catch (err) {
+      const unpinned = err instanceof FleetkeyError && err.code === 'PIN_MISMATCH';
+      if (!unpinned || s.trust === undefined || !(await s.trust.onUnpinned())) throw err;
+      return open();
     }
   }
 
@@ -261,7 +277,10 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     const command = commandFrom(this.deviceId, topic, payload);
     try {
       if (command !== undefined) this.emit('command', command);
-      else if (topic === TRUST_TOPIC) this.emit('trust', { topic, payload });
+      else if (topic === TRUST_TOPIC) {
+        void this.#setup.trust?.onBundle(payload);
+        this.emit('trust', { topic, payload });
+      }
     } catch {
       // a throwing application listener must not break the MQTT packet pump
     }

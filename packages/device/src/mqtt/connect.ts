@@ -5,8 +5,10 @@
  * context once (ADR 0008) → open the outbox → start the reconnect loop.
  *
  * Invariants:
- * - Trust comes from identity.json's pins only; chain.pem is offered as known issuers (the
- *   pinned root included), so a hub that omits its root still verifies (ADR 0006).
+ * - Trust comes from the stored trust bundle's active pins, else identity.json's (ADR 0022); a
+ *   hub chain to an unpinned root makes the client catch up through the signed bundles before it
+ *   retries once. chain.pem is offered as known issuers (the pinned root included), so a hub that
+ *   omits its root still verifies (ADR 0006).
  * - The MQTT host defaults to the hub URL's host, the port to 8883 (IANA "secure-mqtt").
  * - The client certificate sent is the device leaf plus its device CA (not the root).
  * - Nothing is sent before connectPinned succeeded; connect() itself does no network I/O.
@@ -20,6 +22,7 @@ import { FileOutbox, outboxDirectory, type OutboxOptions } from '../outbox/outbo
 import { adoptBundle, readBundleDevice } from '../state/bundle.js';
 import { loadIdentity, type StoredIdentity } from '../state/identity.js';
 import { PinSet } from '../trust/pin-set.js';
+import { TrustFollower, httpsBundleSource } from '../trust/follow.js';
 import { Backoff, systemTimers, type BackoffOptions, type Timers } from './backoff.js';
 import { DeviceClient } from './client.js';
 
@@ -91,6 +94,8 @@ export async function connect(options: ConnectOptions): Promise<DeviceClient> {
   const port = positive(options.mqttPort ?? bundled?.port, DEFAULT_MQTT_PORT, 'mqttPort');
   if (port > 65535) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'mqttPort' } });
   const clock = options.clock ?? systemClock;
+  const timeoutMs = positive(options.timeoutMs, 10_000, 'timeoutMs');
+  const trust = await TrustFollower.open({ stateDir: options.stateDir, identityPins: stored.identity.pins, source: httpsBundleSource(hub, timeoutMs), clock });
   let client: DeviceClient | undefined;
   const outbox = await FileOutbox.open({ ...options.outbox, directory: outboxDirectory(options.stateDir), clock, onDrop: (m) => client?.notifyDropped(m) });
   client = new DeviceClient({
@@ -98,13 +103,14 @@ export async function connect(options: ConnectOptions): Promise<DeviceClient> {
     host: options.mqttHost ?? bundled?.host ?? hub.host,
     port,
     pins: PinSet.parse(stored.identity.pins),
+    trust,
     knownCertificates: stored.chainDers,
     secureContext,
     outbox,
     backoff: new Backoff(options.backoff),
     clock,
     timers: options.timers ?? systemTimers,
-    timeoutMs: positive(options.timeoutMs, 10_000, 'timeoutMs'),
+    timeoutMs,
     keepaliveSeconds: positive(options.keepaliveSeconds, 60, 'keepaliveSeconds'),
     maxInflight: positive(options.maxInflight, 32, 'maxInflight'),
     cleanSession: options.cleanSession ?? true,

@@ -54,11 +54,11 @@ export interface HubPkiOptions {
   readonly deviceCaAlgorithm?: KeyAlgorithm;
 }
 
-function nameFor(orgName: string, role: string, spki: Buffer): NameEntry[] {
+export function nameFor(orgName: string, role: string, spki: Buffer): NameEntry[] {
   return [['O', orgName], ['CN', `fleetkey ${role} ${keyIdentifier(spki).subarray(0, 4).toString('hex')}`]];
 }
 
-function clampTo(issuerNotAfter: Date, wanted: number): Date {
+export function clampTo(issuerNotAfter: Date, wanted: number): Date {
   return new Date(Math.min(wanted, issuerNotAfter.getTime()));
 }
 

@@ -26,6 +26,7 @@ export interface HubConfig {
   readonly tlsCertValidityHours: number;
   readonly tlsRenewAtPercent: number;
   readonly tlsRenewCheckSeconds: number;
+  readonly trustBundleValidityDays: number;
   readonly deviceCertValidityDays: number;
   readonly crlNextUpdateHours: number;
   readonly ocspValiditySeconds: number;

@@ -54,6 +54,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/.well-known/est/csrattrs': { get: { summary: 'EST CSR attributes', responses: { '204': { description: 'No particular attributes' } } } },
       '/.well-known/est/simpleenroll': { post: { summary: 'EST enrollment with a claim token', security: [{ claimToken: [] }], requestBody: { content: { 'application/pkcs10': { schema: { type: 'string', description: 'base64 PKCS#10' } } } }, responses: { '200': pkcs7, ...errors } } },
       '/.well-known/est/simplereenroll': { post: { summary: 'EST re-enrollment over mutual TLS', requestBody: { content: { 'application/pkcs10': { schema: { type: 'string' } } } }, responses: { '200': pkcs7, ...errors } } },
+      '/.well-known/fleetkey/trust/latest': { get: { summary: 'The latest trust bundle, canonical JSON (ADR 0020, 0021); no authentication', responses: { '200': { description: 'Trust bundle', content: { 'application/json': { schema: { type: 'object' } } } }, ...errors } } },
+      '/.well-known/fleetkey/trust/{version}': { get: { summary: 'Trust bundle of one version (immutable)', parameters: [{ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }], responses: { '200': { description: 'Trust bundle', content: { 'application/json': { schema: { type: 'object' } } } }, ...errors } } },
       '/healthz': { get: { summary: 'Readiness', responses: { '200': { description: 'Ready' } } } },
     },
   };

@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
-import type { Clock } from '@fleetkey/protocol';
+import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import type { EventBus, HubEvents } from '../events/bus.js';
 import type { Store } from '../storage/types.js';
 import type { TelemetrySink } from '../telemetry/types.js';
@@ -33,7 +33,7 @@ import { DeviceRateLimiter } from './rate-limit.js';
 import { SessionRegistry } from './sessions.js';
 import { subscribeHooks } from './subscribe-hooks.js';
 import { createMqttTlsServer, reloadTls, type MqttTlsMaterial } from './tls.js';
-import { MAX_TOPIC_LEVELS, commandTopic } from './topic-policy.js';
+import { HUB_TOPIC_PREFIX, MAX_TOPIC_LEVELS, commandTopic } from './topic-policy.js';
 
 export interface MqttBrokerOptions {
   readonly host: string;
@@ -55,6 +55,8 @@ export interface MqttBroker {
   readonly liveSessions: number;
   /** New TLS material and device CA trust for new connections; live sessions are kept. */
   reloadTrust(tls: MqttTlsMaterial, deviceCaCerts: readonly X509Certificate[]): void;
+  /** Publishes a retained hub message (QoS 1) on a `$fleetkey/…` topic, e.g. the trust bundle. */
+  publishRetained(topic: string, payload: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -158,6 +160,11 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
       reloadTls(server, tls);
       caCerts = deviceCaCerts;
     },
+    publishRetained: (topic, payload) => new Promise<void>((resolve, reject) => {
+      if (!topic.startsWith(HUB_TOPIC_PREFIX)) return reject(new FleetkeyError('INTERNAL', { cause: new Error('not a hub topic') }));
+      const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: true };
+      broker.publish(packet, (err) => (err ? reject(err) : resolve()));
+    }),
     close: async () => {
       for (const u of unsubscribe) u();
       clearInterval(sweep);

@@ -27,8 +27,12 @@ export interface HubPki {
   /** `sha256//…` of the root SPKI. */
   readonly pin: string;
   readonly recoveryPin: string;
+  /** DER SPKI of the offline recovery key (pki/recovery.pub.pem). */
+  readonly recoverySpki: Buffer;
   /** Set only on the start that created the identity. */
   readonly recoveryKeyFile?: string;
+  /** Certificates sent after the TLS leaf; default [root]. During a root overlap: [cross, old root] (ADR 0021). */
+  readonly tlsChainTail?: readonly Buffer[];
 }
 
 export interface TlsServerIdentity {
@@ -85,7 +89,7 @@ export async function loadOrCreateHubPki(o: PkiOptions): Promise<HubPki> {
   const recoverySpki = fromPem(readFileSync(join(dir, 'recovery.pub.pem'), 'utf8'), 'PUBLIC KEY');
   return {
     root, deviceCa, deviceCaCert: new X509Certificate(deviceCa.certificate),
-    pin: computePin(root.signer.spki), recoveryPin: computePin(recoverySpki),
+    pin: computePin(root.signer.spki), recoveryPin: computePin(recoverySpki), recoverySpki,
   };
 }
 
@@ -98,7 +102,7 @@ async function createAndSave(o: PkiOptions, dir: string): Promise<HubPki> {
   saveCa(dir, 'root', pki.root, o.sealer); // last: its presence means "identity complete"
   return {
     root: pki.root, deviceCa: pki.deviceCa, deviceCaCert: new X509Certificate(pki.deviceCa.certificate),
-    pin: pki.rootPin, recoveryPin: pki.recovery.pin, recoveryKeyFile,
+    pin: pki.rootPin, recoveryPin: pki.recovery.pin, recoverySpki: pki.recovery.spki, recoveryKeyFile,
   };
 }
 
@@ -108,5 +112,6 @@ export async function issueTlsServerIdentity(
   o: { dnsNames: readonly string[]; ips: readonly string[]; validityMs: number; clock: Clock },
 ): Promise<TlsServerIdentity> {
   const tls = await issueTlsServerCert({ rootSigner: pki.root.signer, rootCertificate: pki.root.certificate, ...o });
-  return { keyPem: tls.privateKeyPem, chainPem: tls.chain.map((c) => toPem('CERTIFICATE', c)).join(''), notAfter: tls.notAfter };
+  const chain = [tls.certificate, ...(pki.tlsChainTail ?? [pki.root.certificate])];
+  return { keyPem: tls.privateKeyPem, chainPem: chain.map((c) => toPem('CERTIFICATE', c)).join(''), notAfter: tls.notAfter };
 }

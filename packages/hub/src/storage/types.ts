@@ -319,6 +319,43 @@ export interface RevocationRepo {
   nextCrlNumber(): Promise<bigint>;
 }
 
+/** A trust bundle as the hub published it (ADR 0020, 0021). */
+export interface StoredTrustBundle {
+  readonly version: number;
+  /** Canonical bundle bytes, exactly as served. */
+  readonly bytes: Buffer;
+  readonly issuedAt: number;
+  readonly expires: number;
+}
+
+/** A hub root created by rotation or recovery (the genesis root lives in pki/, ADR 0021). */
+export interface HubRootRecord {
+  /** Hex SHA-256 of the root SPKI (the bundle key id). */
+  readonly keyId: string;
+  /** Self-signed root certificate, DER. */
+  readonly certificate: Buffer;
+  /** The same subject and key signed by the previous root (served during the overlap), or null. */
+  readonly crossCertificate: Buffer | null;
+  /** PKCS#8 sealed by the master key, aad `fleetkey:ca-key:root:<keyId>`. */
+  readonly sealedKey: Buffer;
+  /** The device CA (same key as ever) certified by this root. */
+  readonly deviceCaCertificate: Buffer;
+  readonly createdAt: number;
+}
+
+export interface TrustRepo {
+  latest(): Promise<StoredTrustBundle | undefined>;
+  get(version: number): Promise<StoredTrustBundle | undefined>;
+  /** Every version, ascending. */
+  list(): Promise<StoredTrustBundle[]>;
+  /**
+   * One atomic unit: the bundle, the root it introduces (if any) and the audit record. The version
+   * must be the latest + 1 (1 on an empty table), else CONFLICT and nothing is written.
+   */
+  append(input: { readonly bundle: StoredTrustBundle; readonly root?: HubRootRecord; readonly audit: AuditEventInput }): Promise<void>;
+  roots(): Promise<HubRootRecord[]>;
+}
+
 export interface Store {
   readonly engine: string;
   readonly tenants: TenantRepo;
@@ -332,5 +369,6 @@ export interface Store {
   readonly revocation: RevocationRepo;
   readonly telemetry: TelemetryRepo;
   readonly batches: BatchRepo;
+  readonly trust: TrustRepo;
   close(): Promise<void>;
 }

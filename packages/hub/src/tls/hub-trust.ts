@@ -61,7 +61,8 @@ export interface TrustFollowerDeps {
   readonly trust: LiveTrust;
   readonly https: TlsServer;
   readonly mqtt: MqttBroker;
-  readonly pki: HubPki;
+  /** The PKI in service now (it changes at a root rotation, ADR 0021). */
+  readonly pki: () => HubPki;
   readonly config: HubConfig;
   readonly clock: Clock;
   readonly timers?: IntervalTimers;
@@ -86,7 +87,7 @@ export function startTrustFollowers(d: TrustFollowerDeps): TlsRenewer {
   const renewer = new TlsRenewer({
     clock: d.clock, ...(d.timers !== undefined ? { timers: d.timers } : {}),
     checkIntervalMs: config.tlsRenewCheckSeconds * 1000, renewAtFraction: config.tlsRenewAtPercent / 100,
-    issue: () => issueTlsServerIdentity(d.pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock: d.clock }),
+    issue: () => issueTlsServerIdentity(d.pki(), { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock: d.clock }),
     apply: (identity) => d.trust.setServerIdentity(identity),
     onRenewed: async (next, previous) => {
       d.logger.info({ serial: next.serial, previousSerial: previous.serial, notAfter: next.identity.notAfter }, 'hub TLS certificate renewed');

@@ -88,6 +88,12 @@ export class LiveTrust {
     this.#change({ ...this.#state, deviceCaCerts: Object.freeze([...deviceCaCerts]) });
   }
 
+  /** Server identity, device CA set and roots together, all-or-nothing (a root rotation, ADR 0021). */
+  replace(next: TrustState): void {
+    checkDeviceCas(next.deviceCaCerts);
+    this.#change({ ...next, deviceCaCerts: Object.freeze([...next.deviceCaCerts]) });
+  }
+
   #change(next: TrustState): void {
     for (const t of this.#targets) {
       try {

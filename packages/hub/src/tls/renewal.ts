@@ -23,7 +23,7 @@ export interface IntervalTimers {
   clearInterval(handle: unknown): void;
 }
 
-const nodeTimers: IntervalTimers = {
+export const nodeTimers: IntervalTimers = {
   setInterval: (callback, ms) => {
     const handle = setInterval(callback, ms);
     handle.unref();
@@ -83,6 +83,11 @@ export class TlsRenewer {
 
   get renewAt(): number {
     return renewalTime(this.#current, this.#o.renewAtFraction);
+  }
+
+  /** Takes over a certificate put in service elsewhere (a root rotation, ADR 0021). */
+  adopt(served: ServedCertificate): void {
+    this.#current = served;
   }
 
   start(): void {

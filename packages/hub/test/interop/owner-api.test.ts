@@ -34,6 +34,8 @@ const ROUTES = [
   { method: 'post', path: '/ocsp', auth: 'none' },
   { method: 'get', path: '/ocsp/{request}', auth: 'none' },
   { method: 'get', path: '/healthz', auth: 'none' },
+  { method: 'get', path: '/.well-known/fleetkey/trust/latest', auth: 'none' },
+  { method: 'get', path: '/.well-known/fleetkey/trust/{version}', auth: 'none' },
   { method: 'get', path: '/.well-known/est/cacerts', auth: 'none' },
   { method: 'get', path: '/.well-known/est/csrattrs', auth: 'none' },
   { method: 'post', path: '/.well-known/est/simpleenroll', auth: 'claim-token' },
@@ -281,7 +283,7 @@ describe('owner API attacks (real hub over HTTPS)', () => {
     // Every listed route is served: a probe never gets the router's "no such route".
     for (const route of ROUTES) {
       if (route.method === 'get' && route.auth === 'none') {
-        const probe = await t.request('GET', route.path);
+        const probe = await t.request('GET', route.path.replace('{version}', '1'));
         assert.ok(probe.status === 200 || probe.status === 204, `${route.path}: ${probe.status}`);
       } else if (route.auth !== 'none') {
         const probe = await t.request(route.method.toUpperCase(), concrete(route.path), { headers: { 'content-type': 'application/pkcs10' }, body: 'AAAA' });

@@ -297,5 +297,28 @@ export function runStoreContract(name: string, open: OpenStore): void {
     });
 
     runBatchRepoContract(name, () => ({ store, clock, tenantId: tenant.id, otherTenantId: other.tenant.id }));
+    // --- trust bundles (ADR 0020, 0021) ---
+    const bundle = (version: number) => ({ version, bytes: Buffer.from(`bundle-${version}`), issuedAt: clock.now(), expires: clock.now() + 1000 });
+    const root = (keyId: string) => ({
+      keyId, certificate: randomBytes(30), crossCertificate: null, sealedKey: randomBytes(40), deviceCaCertificate: randomBytes(30), createdAt: clock.now(),
+    });
+
+    test('trust: versions are consecutive from 1; a gap or a second N+1 is CONFLICT and writes nothing', async () => {
+      assert.equal(await store.trust.latest(), undefined);
+      await store.trust.append({ bundle: bundle(1), audit: audit('trust.bundle') });
+      const auditBefore = await store.audit.count();
+      for (const v of [1, 3]) {
+        const err = await store.trust.append({ bundle: bundle(v), root: root(`gap-${v}`), audit: audit('trust.bundle') }).catch((e: unknown) => e);
+        assert.ok(err instanceof FleetkeyError && err.code === 'CONFLICT', `version ${v}`);
+      }
+      assert.equal(await store.audit.count(), auditBefore, 'no audit record for a refused append');
+      assert.deepEqual(await store.trust.roots(), [], 'no root row from a refused append');
+      const r2 = root('k2');
+      await store.trust.append({ bundle: bundle(2), root: r2, audit: audit('trust.rotate') });
+      assert.deepEqual((await store.trust.list()).map((b) => b.version), [1, 2]);
+      assert.deepEqual(await store.trust.get(2), bundle(2));
+      assert.equal((await store.trust.latest())?.version, 2);
+      assert.deepEqual(await store.trust.roots(), [r2]);
+    });
   });
 }

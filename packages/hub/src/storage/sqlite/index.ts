@@ -14,6 +14,7 @@ import { deviceRepo } from './devices.js';
 import { MIGRATIONS } from './schema.js';
 import { revocationRepo } from './revocation.js';
 import { telemetryRepo } from './telemetry.js';
+import { trustRepo } from './trust.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for the fast test tier. */
@@ -56,6 +57,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     revocation: revocationRepo(ctx),
     telemetry: telemetryRepo(ctx),
     batches: batchRepo(ctx),
+    trust: trustRepo(ctx),
     close: async () => {
       ctx.writer.flush();
       db.close();

@@ -178,4 +178,25 @@ export const MIGRATIONS: readonly string[] = [
     imported_digest TEXT
   ) STRICT;
   `,
+  // Trust bundles and rotated hub roots (ADR 0020, 0021). Versions only grow; rows are never changed.
+  `
+  CREATE TABLE trust_bundles (
+    version INTEGER PRIMARY KEY CHECK (version >= 1),
+    bundle BLOB NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE hub_roots (
+    key_id TEXT PRIMARY KEY,
+    certificate BLOB NOT NULL,
+    cross_certificate BLOB,
+    sealed_key BLOB NOT NULL,
+    device_ca_certificate BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TRIGGER trust_bundles_no_update BEFORE UPDATE ON trust_bundles
+    BEGIN SELECT RAISE(ABORT, 'trust_bundles is append-only'); END;
+  CREATE TRIGGER trust_bundles_no_delete BEFORE DELETE ON trust_bundles
+    BEGIN SELECT RAISE(ABORT, 'trust_bundles is append-only'); END;
+  `,
 ];
