@@ -11,6 +11,7 @@ export type { KeyHandle, KeyStore, TlsKeyCapability, TlsKeyOptions } from './key
 export { hasTlsKeyCapability, isValidKeyLabel, KEY_LABEL_PATTERN } from './keystore/types.js';
 export { FileKeyStore, type FileKeyStoreOptions } from './keystore/file/file-keystore.js';
 export { Pkcs11KeyStore, type Pkcs11KeyStoreOptions } from './keystore/pkcs11/pkcs11-keystore.js';
+export { TpmKeyStore, DEFAULT_TCTI, type TpmKeyStoreOptions } from './keystore/tpm/tpm-keystore.js';
 export { KEY_STORE_KINDS, openKeyStore, parseKeyStoreSpec, type KeyStoreContext, type KeyStoreFactory } from './keystore/registry.js';
 
 export { PinSet, MAX_PINS } from './trust/pin-set.js';

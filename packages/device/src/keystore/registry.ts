@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { FileKeyStore } from './file/file-keystore.js';
 import { Pkcs11KeyStore } from './pkcs11/pkcs11-keystore.js';
+import { TpmKeyStore } from './tpm/tpm-keystore.js';
 import type { KeyStore } from './types.js';
 
 /** What a key store factory may use: the device's state directory and the store's locator. */
@@ -34,7 +35,7 @@ export type KeyStoreFactory = (context: KeyStoreContext) => KeyStore;
 export const KEY_STORE_KINDS: Readonly<Record<string, KeyStoreFactory>> = Object.freeze({
   file: (context: KeyStoreContext) => new FileKeyStore({ directory: join(context.stateDir, 'keys') }),
   pkcs11: (context: KeyStoreContext) => new Pkcs11KeyStore({ uri: required(context, 'pkcs11'), env: context.env }),
-  // tpm: (context) => new TpmKeyStore(...),         — later issue (swtpm + tpm2-tools)
+  tpm: (context: KeyStoreContext) => new TpmKeyStore({ directory: join(context.stateDir, 'tpm'), tcti: context.locator }),
 });
 
 /**
