@@ -1,5 +1,9 @@
 #!/bin/sh
 # The Debian packages the test tiers use as real peers (openssl, curl, mosquitto and its clients,
 # ss from iproute2, stdbuf from coreutils), installed when missing.
+# Hardware key stores (issue 5, ADR 0024): SoftHSM2 as the PKCS#11 token, OpenSSL's pkcs11
+# engine for mutual TLS with a token key, opensc for pkcs11-tool, swtpm + tpm2-tools as the TPM,
+# libtpm2-pkcs11 for TPM keys behind PKCS#11.
 set -eu
-exec sh "$(dirname "$0")/install-debian-packages.sh" openssl curl ca-certificates mosquitto mosquitto-clients iproute2 coreutils
+exec sh "$(dirname "$0")/install-debian-packages.sh" openssl curl ca-certificates mosquitto mosquitto-clients iproute2 coreutils \
+  softhsm2 libengine-pkcs11-openssl opensc swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1

@@ -10,7 +10,9 @@ export { status, RENEW_AT_FRACTION, type CertificateState, type DeviceStatus, ty
 export type { KeyHandle, KeyStore, TlsKeyCapability, TlsKeyOptions } from './keystore/types.js';
 export { hasTlsKeyCapability, isValidKeyLabel, KEY_LABEL_PATTERN } from './keystore/types.js';
 export { FileKeyStore, type FileKeyStoreOptions } from './keystore/file/file-keystore.js';
-export { KEY_STORE_KINDS, openKeyStore, type KeyStoreContext, type KeyStoreFactory } from './keystore/registry.js';
+export { Pkcs11KeyStore, type Pkcs11KeyStoreOptions } from './keystore/pkcs11/pkcs11-keystore.js';
+export { TpmKeyStore, DEFAULT_TCTI, type TpmKeyStoreOptions } from './keystore/tpm/tpm-keystore.js';
+export { KEY_STORE_KINDS, openKeyStore, parseKeyStoreSpec, type KeyStoreContext, type KeyStoreFactory } from './keystore/registry.js';
 
 export { PinSet, MAX_PINS } from './trust/pin-set.js';
 export { connectPinned, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectPinnedOptions } from './trust/connect.js';
@@ -20,7 +22,7 @@ export { EstClient, parseHubUrl, type EstClientOptions, type HubAddress, type Mu
 export { MAX_RESPONSE_BYTES, requestOverSocket, type HttpRequest, type HttpResponse } from './enroll/http-over-socket.js';
 export { errorFromResponse } from './enroll/est-wire.js';
 
-export { loadIdentity, type DeviceIdentity, type StoredIdentity } from './state/identity.js';
+export { loadIdentity, type DeviceIdentity, type KeyStoreRecord, type StoredIdentity } from './state/identity.js';
 export { adoptBundle, readBundleDevice, BUNDLE_DEVICE_FILE, type AdoptBundleOptions, type BundleDevice } from './state/bundle.js';
 
 export { connect, DEFAULT_MQTT_PORT, type ConnectOptions } from './mqtt/connect.js';

@@ -1,7 +1,8 @@
 /**
  * `fleetkey device …`: the device agent on a gateway (enroll, renew, status).
  *
- *   fleetkey device enroll --hub URL --pin PIN [--token T | --token -] --state-dir D [--key-alg A] [--json]
+ *   fleetkey device enroll --hub URL --pin PIN [--token T | --token -] --state-dir D [--key-alg A]
+ *                          [--keystore file|pkcs11:URI|tpm[:TCTI]] [--json]
  *   fleetkey device enroll --claim - --state-dir D        (claim URI from the QR code, on stdin)
  *   fleetkey device renew --state-dir D [--json]
  *   fleetkey device status --state-dir D [--json]
@@ -13,10 +14,12 @@
  *   not echo arguments (one of them may be the token).
  * - Every failure prints `error CODE: message` on stderr and returns ERROR_TABLE[code].exit.
  * - Options are parsed strictly (node:util parseArgs): an unknown flag is VALIDATION_FAILED.
+ * - `--keystore` picks where the key is generated (ADR 0024); the store's locator (PKCS#11 URI,
+ *   never a PIN) is recorded in identity.json, so renew/run/status need no flag again.
  */
 import { parseArgs } from 'node:util';
 import { FleetkeyError, parseClaimUri, type KeyAlgorithm } from '@fleetkey/protocol';
-import { enroll, renew, status, type DeviceStatus, type IdentitySummary } from '@fleetkey/device';
+import { enroll, openKeyStore, parseKeyStoreSpec, renew, status, type DeviceStatus, type IdentitySummary, type KeyStore } from '@fleetkey/device';
 import { readLines, reportError } from '../io.js';
 import { runAgent } from './device-run.js';
 
@@ -38,6 +41,7 @@ const OPTIONS = {
   claim: { type: 'string' },
   'state-dir': { type: 'string' },
   'key-alg': { type: 'string' },
+  keystore: { type: 'string' },
   json: { type: 'boolean' },
   interval: { type: 'string' },
   stdin: { type: 'boolean' },
@@ -65,6 +69,12 @@ function keyAlgorithm(value: string | undefined): KeyAlgorithm {
   const found = KEY_ALGS.find((alg) => alg === (value ?? 'p256'));
   if (found === undefined) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'key-alg' } });
   return found;
+}
+
+/** The key store named by `--keystore` (default: the file store in the state directory). */
+function keyStoreFor(spec: string | undefined, stateDir: string, env: NodeJS.ProcessEnv): KeyStore {
+  const { kind, locator } = parseKeyStoreSpec(spec ?? 'file');
+  return openKeyStore(kind, { stateDir, locator, env });
 }
 
 async function firstLine(io: DeviceCommandIo): Promise<string> {
@@ -104,7 +114,8 @@ async function run(argv: string[], io: DeviceCommandIo, env: NodeJS.ProcessEnv):
   switch (sub) {
     case 'enroll': {
       const inputs = await enrollInputs(values, io, env);
-      const result = await enroll({ hubUrl: inputs.hubUrl, pin: inputs.pins, token: inputs.token, stateDir, keyAlgorithm: keyAlgorithm(values['key-alg']) });
+      const keyStore = keyStoreFor(values.keystore, stateDir, env);
+      const result = await enroll({ hubUrl: inputs.hubUrl, pin: inputs.pins, token: inputs.token, stateDir, keyAlgorithm: keyAlgorithm(values['key-alg']), keyStore });
       print(io, values.json, result, `enrolled as device ${result.deviceId}`);
       return 0;
     }

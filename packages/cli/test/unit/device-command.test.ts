@@ -76,3 +76,13 @@ test('unknown device subcommands and --key-alg values are VALIDATION_FAILED', as
   const r = await run(['enroll', '--hub', 'https://h', '--pin', pin, '--token', 't', '--state-dir', '/x', '--key-alg', 'dsa']);
   assert.match(r.stderr, /field=key-alg/);
 });
+
+test('PIN disclosure: --keystore with pin-value is KEYSTORE_ERROR before any key or network use, and the PIN is not echoed', async () => {
+  const pin = `sha256//${Buffer.alloc(32).toString('base64')}`;
+  const keystore = 'pkcs11:token=t?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=98765-secret';
+  const r = await run(['enroll', '--hub', 'https://127.0.0.1:1', '--pin', pin, '--token', 't', '--state-dir', '/nonexistent', '--keystore', keystore], { FLEETKEY_DEBUG: '1' });
+  assert.equal(r.code, ERROR_TABLE.KEYSTORE_ERROR.exit);
+  assert.ok(!r.stderr.includes('98765-secret'), r.stderr);
+  const unknown = await run(['enroll', '--hub', 'https://127.0.0.1:1', '--pin', pin, '--token', 't', '--state-dir', '/nonexistent', '--keystore', 'hsm']);
+  assert.equal(unknown.code, ERROR_TABLE.KEYSTORE_ERROR.exit);
+});

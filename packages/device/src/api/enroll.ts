@@ -18,7 +18,7 @@ import { EstClient, parseHubUrl } from '../enroll/est-client.js';
 import { checkClaimToken } from '../enroll/est-wire.js';
 import { openKeyStore } from '../keystore/registry.js';
 import type { KeyStore } from '../keystore/types.js';
-import { hasIdentity, saveIdentity, sha256Hex } from '../state/identity.js';
+import { hasIdentity, saveIdentity, sha256Hex, type KeyStoreRecord } from '../state/identity.js';
 import { PinSet } from '../trust/pin-set.js';
 import { acceptIssuedCertificate, newKeyLabel } from './issued.js';
 
@@ -32,7 +32,7 @@ export interface EnrollOptions {
   /** Where identity.json, cert.pem, chain.pem (and file-kind keys) live. */
   readonly stateDir: string;
   readonly keyAlgorithm?: KeyAlgorithm;
-  /** Defaults to the `file` key store in `<stateDir>/keys`. */
+  /** Defaults to the `file` key store in `<stateDir>/keys`; e.g. a Pkcs11KeyStore (ADR 0024). */
   readonly keyStore?: KeyStore;
   readonly timeoutMs?: number;
   readonly clock?: Clock;
@@ -44,7 +44,7 @@ export interface IdentitySummary {
   readonly hubUrl: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  readonly keyStore: { readonly kind: string; readonly label: string };
+  readonly keyStore: KeyStoreRecord;
   readonly keyAlgorithm: KeyAlgorithm;
 }
 
@@ -82,7 +82,7 @@ export async function enroll(options: EnrollOptions): Promise<IdentitySummary> {
     deviceId: accepted.deviceId,
     hubUrl: options.hubUrl,
     pins: pins.toArray(),
-    keyStore: { kind: store.kind, label },
+    keyStore: { kind: store.kind, label, ...(store.locator === undefined ? {} : { locator: store.locator }) },
     keyAlgorithm: key.algorithm,
     certificateSha256: sha256Hex(accepted.certificateDer),
     notBefore: accepted.notBefore.toISOString(),

@@ -53,7 +53,7 @@ export async function renew(options: RenewOptions): Promise<IdentitySummary> {
   const stored = await loadIdentity(options.stateDir);
   const { identity } = stored;
   const clock = options.clock ?? systemClock;
-  const store = options.keyStore ?? openKeyStore(identity.keyStore.kind, { stateDir: options.stateDir });
+  const store = options.keyStore ?? openKeyStore(identity.keyStore.kind, { stateDir: options.stateDir, locator: identity.keyStore.locator });
   if (store.kind !== identity.keyStore.kind) throw new FleetkeyError('KEYSTORE_ERROR', { cause: new Error('key store kind differs from identity.json') });
   const tls = await currentTlsIdentity(store, stored);
   const pins = PinSet.parse(identity.pins);
@@ -69,7 +69,7 @@ export async function renew(options: RenewOptions): Promise<IdentitySummary> {
   }
   const next = {
     ...identity,
-    keyStore: { kind: store.kind, label },
+    keyStore: { ...identity.keyStore, label },
     certificateSha256: sha256Hex(accepted.certificateDer),
     notBefore: accepted.notBefore.toISOString(),
     notAfter: accepted.notAfter.toISOString(),

@@ -10,7 +10,7 @@
  */
 import { generateKeyPair, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { KEY_ALGORITHMS, signatureAlgorithmFor, type KeyAlgorithm } from '@fleetkey/protocol';
+import { integer, KEY_ALGORITHMS, sequence, signatureAlgorithmFor, type KeyAlgorithm } from '@fleetkey/protocol';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -64,4 +64,24 @@ export function algorithmOfKey(key: KeyObject): KeyAlgorithm | undefined {
 export function signWithKey(key: KeyObject, algorithm: KeyAlgorithm, data: Buffer): Buffer {
   // node:crypto's default dsaEncoding is 'der', the form X.509 and PKCS#10 carry.
   return cryptoSign(digestFor(algorithm), data, { key, dsaEncoding: 'der' });
+}
+
+/** The byte length of one ECDSA signature half (r or s) for a curve algorithm. */
+export function ecdsaHalfLength(algorithm: KeyAlgorithm): number {
+  switch (algorithm) {
+    case 'p256': return 32;
+    case 'p384': return 48;
+    case 'p521': return 66;
+    default: throw new RangeError(`${algorithm} is not an ECDSA algorithm`);
+  }
+}
+
+/**
+ * Converts a raw ECDSA signature r‖s (PKCS#11 v2.40 §2.3.1, TPM plain format) to the DER
+ * `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` X.509 carries (RFC 5480 §2.2 / RFC 3279 §2.2.3).
+ */
+export function ecdsaRawToDer(raw: Uint8Array, algorithm: KeyAlgorithm): Buffer {
+  const half = ecdsaHalfLength(algorithm);
+  if (raw.length !== 2 * half) throw new RangeError(`raw ECDSA signature is ${raw.length} bytes, expected ${2 * half}`);
+  return sequence(integer(raw.subarray(0, half)), integer(raw.subarray(half)));
 }

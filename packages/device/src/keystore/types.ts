@@ -29,6 +29,8 @@ export interface KeyHandle {
 export interface KeyStore {
   /** The registry kind, recorded in identity.json so the key can be found again. */
   readonly kind: string;
+  /** Kind-specific address recorded with the kind (e.g. the PKCS#11 URI); never holds a secret. */
+  readonly locator?: string;
   /** Generates a new key under a fresh label; fails with KEYSTORE_ERROR if the label exists. */
   create(label: string, algorithm: KeyAlgorithm): Promise<KeyHandle>;
   /** Opens an existing key; fails with KEYSTORE_ERROR if there is none under `label`. */

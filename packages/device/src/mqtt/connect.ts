@@ -54,7 +54,7 @@ export interface ConnectOptions {
 
 async function tlsContext(stateDir: string, stored: StoredIdentity, keyStore: KeyStore | undefined): Promise<SecureContext> {
   const { identity } = stored;
-  const store = keyStore ?? openKeyStore(identity.keyStore.kind, { stateDir });
+  const store = keyStore ?? openKeyStore(identity.keyStore.kind, { stateDir, locator: identity.keyStore.locator });
   const key = await store.open(identity.keyStore.label);
   if (!hasTlsKeyCapability(key)) {
     throw new FleetkeyError('KEYSTORE_ERROR', { cause: new Error(`key store kind '${store.kind}' cannot be used for mutual TLS`) });

@@ -25,13 +25,21 @@ export const CHAIN_FILE = 'chain.pem';
 const NEXT_CERT_FILE = 'cert.pem.next';
 const PUBLIC_FILE_MODE = 0o644; // certificates are public; standard clients read them
 
+/** Which store holds the key, as identity.json records it. */
+export interface KeyStoreRecord {
+  readonly kind: string;
+  readonly label: string;
+  readonly locator?: string;
+}
+
 /** The content of identity.json (version 1). */
 export interface DeviceIdentity {
   readonly version: 1;
   readonly deviceId: string;
   readonly hubUrl: string;
   readonly pins: readonly string[];
-  readonly keyStore: { readonly kind: string; readonly label: string };
+  /** `locator` (pkcs11 URI, tpm TCTI) is what the registry needs to reach the store again; no secret. */
+  readonly keyStore: KeyStoreRecord;
   readonly keyAlgorithm: KeyAlgorithm;
   /** Hex SHA-256 of cert.pem's DER: ties the certificate file to this record. */
   readonly certificateSha256: string;
@@ -70,13 +78,13 @@ const isPin = (v: unknown): boolean => {
 export function identityShapeError(value: unknown): string | undefined {
   const v = value as Partial<Record<keyof DeviceIdentity, unknown>> | null;
   if (typeof v !== 'object' || v === null) return 'not an object';
-  const ks = v.keyStore as { kind?: unknown; label?: unknown } | undefined;
+  const ks = v.keyStore as { kind?: unknown; label?: unknown; locator?: unknown } | undefined;
   const checks: Array<[boolean, string]> = [
     [v.version === 1, 'version'],
     [isDeviceId(v.deviceId), 'deviceId'],
     [typeof v.hubUrl === 'string' && v.hubUrl.startsWith('https://'), 'hubUrl'],
     [Array.isArray(v.pins) && v.pins.length > 0 && v.pins.every(isPin), 'pins'],
-    [typeof ks?.kind === 'string' && typeof ks.label === 'string' && isValidKeyLabel(ks.label), 'keyStore'],
+    [typeof ks?.kind === 'string' && typeof ks.label === 'string' && isValidKeyLabel(ks.label) && (ks.locator === undefined || (typeof ks.locator === 'string' && !/pin-value/i.test(ks.locator))), 'keyStore'],
     [isKeyAlgorithm(v.keyAlgorithm), 'keyAlgorithm'],
     [typeof v.certificateSha256 === 'string' && /^[0-9a-f]{64}$/.test(v.certificateSha256), 'certificateSha256'],
     [isIsoDate(v.notBefore) && isIsoDate(v.notAfter) && isIsoDate(v.enrolledAt), 'dates'],
