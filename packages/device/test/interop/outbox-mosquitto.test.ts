@@ -54,7 +54,13 @@ describe('outbox durability with mosquitto', () => {
     assert.deepEqual(bodies, ids.map((_, i) => JSON.stringify({ i })), 'in publish order, payloads intact');
   });
 
-  test('SIGKILL of the broker mid-stream, three times: no acknowledged message is lost, resends keep their id', async () => {
+  // Mosquitto acknowledges QoS 1 before it persists (autosave runs after the PUBACK), so a message
+  // it acknowledged just before a SIGKILL may be lost by the broker itself. What this test holds the
+  // device to: every message is eventually acknowledged (unacknowledged ones are resent after each
+  // restart, with their id), and everything acknowledged once the broker stopped crashing arrives.
+  // Zero loss of acknowledged messages through crashes is tested against the fleetkey hub, which
+  // stores before PUBACK (packages/cli/test/interop/crash-kill9.test.ts).
+  test('SIGKILL of the broker mid-stream, three times: every message is acknowledged in the end, resends keep their id', async () => {
     const broker = await startMosquitto(brokerOptions(world, 'crashy', { persistence: true }));
     stops.push(() => broker.kill());
     const watcher = await Watcher.start(world, broker.port);
@@ -62,7 +68,11 @@ describe('outbox durability with mosquitto', () => {
     const device = world.devices[1]!;
     const c = await deviceClient(1, broker.port);
     const acked = new Map<string, QueuedMessage>();
-    c.on('acked', (m) => acked.set(m.id, m));
+    const ackedAt = new Map<string, number>();
+    c.on('acked', (m) => {
+      acked.set(m.id, m);
+      ackedAt.set(m.id, Date.now());
+    });
     let disconnects = 0;
     c.on('disconnected', () => { disconnects += 1; });
     const pendingAtKill: number[] = [];
@@ -80,18 +90,19 @@ describe('outbox durability with mosquitto', () => {
       await sleep(200);
       await broker.restart();
     }
+    const lastRestart = Date.now();
     await publisher;
     assert.ok(disconnects >= 3, `the client saw the crashes (${disconnects} disconnects)`);
     assert.ok(acked.size > 0 && pendingAtKill.some((n) => n > 0), `kills hit a live stream (pending at kill: ${pendingAtKill.join(',')})`);
     assert.equal(await c.flush(20_000), true, 'the outbox drained after the crashes');
-    await watcher.waitFor(() => published.every((id) => watcher.ids().has(id)), 15_000).catch((e: unknown) => {
-      const lost = published.map((id, i) => [i, id] as const).filter(([, id]) => !watcher.ids().has(id)).map(([i]) => i);
-      console.error('DEBUG lost indexes', lost.join(','), 'pendingAtKill', pendingAtKill.join(','));
-      throw e;
-    });
-    const missing = [...acked.keys()].filter((id) => !watcher.ids().has(id));
-    assert.deepEqual(missing, [], 'every acknowledged message reached the subscriber');
-    assert.equal(acked.size, 300);
+    assert.equal(acked.size, 300, 'every message was acknowledged in the end');
+    const afterCrashes = published.filter((id) => (ackedAt.get(id) ?? 0) > lastRestart);
+    assert.ok(afterCrashes.length > 0, 'part of the stream was acknowledged after the last restart');
+    await watcher.waitFor(() => afterCrashes.every((id) => watcher.ids().has(id)), 15_000);
+    const lostByBroker = published.filter((id) => !watcher.ids().has(id));
+    for (const id of lostByBroker) {
+      assert.ok((ackedAt.get(id) ?? Infinity) <= lastRestart, 'only a message the crashing broker had acknowledged can be missing');
+    }
     const byId = new Map<string, Set<string>>();
     for (const r of watcher.received) {
       if (r.messageId === undefined) continue;
