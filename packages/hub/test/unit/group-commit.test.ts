@@ -135,3 +135,35 @@ test('the real WAL sync reports an unreadable WAL as STORAGE_UNAVAILABLE, not su
   await assert.rejects(writer.run(() => db.prepare('INSERT INTO t VALUES (1)').run()), (e: unknown) => e instanceof FleetkeyError && e.code === 'STORAGE_UNAVAILABLE');
   db.close();
 });
+
+test('a failing single-statement write (no savepoint) rejects alone; the others of its batch are durable', async () => {
+  const { db, path } = open('single.db');
+  db.exec('CREATE UNIQUE INDEX t_x ON t(x)');
+  const sync = walSync(path);
+  const writer = new GroupCommitWriter(db, { sync });
+  const insert = db.prepare('INSERT INTO t VALUES (?)');
+  const results = await Promise.allSettled([1, 2, 1, 3].map((x) => writer.run(() => insert.run(x), { singleStatement: true })));
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+  assert.equal(count(path), 3, 'the duplicate alone was undone by SQLite itself');
+  sync.close();
+  db.close();
+});
+
+test('a single-statement write after which SQLite rolled the transaction back fails the whole batch', async () => {
+  const { db, path } = open('single-abort.db');
+  const sync = walSync(path);
+  const writer = new GroupCommitWriter(db, { sync });
+  const insert = db.prepare('INSERT INTO t VALUES (?)');
+  const first = writer.run(() => insert.run(1), { singleStatement: true });
+  const failing = writer.run(() => {
+    db.exec('ROLLBACK'); // what SQLite does by itself on SQLITE_FULL / some I/O errors
+    throw new Error('disk full');
+  }, { singleStatement: true });
+  await assert.rejects(first, (e: unknown) => e instanceof FleetkeyError && e.code === 'STORAGE_UNAVAILABLE', 'the earlier write is not acknowledged');
+  await assert.rejects(failing, /disk full/);
+  await writer.run(() => insert.run(2), { singleStatement: true });
+  await writer.drain();
+  assert.equal(count(path), 1, 'only the write of the next batch is stored');
+  sync.close();
+  db.close();
+});
