@@ -41,11 +41,18 @@ const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\ufffd\ufffe\uffff]/;
 // Lone surrogates cannot come out of UTF-8 decoding, but a string made in-process could hold one.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** Number of topic levels (separators + 1), without building the array `split` would (per PUBLISH). */
+function levelCount(topic: string): number {
+  let n = 1;
+  for (let i = topic.indexOf('/'); i >= 0; i = topic.indexOf('/', i + 1)) n++;
+  return n;
+}
+
 function checkCharacters(topic: string): string | undefined {
   if (topic.length === 0) return 'empty topic'; // [MQTT-4.7.3-1]
   if (Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) return 'topic too long';
   if (FORBIDDEN_CHARS.test(topic) || LONE_SURROGATE.test(topic)) return 'forbidden character in topic';
-  if (topic.split('/').length > MAX_TOPIC_LEVELS) return 'too many topic levels';
+  if (levelCount(topic) > MAX_TOPIC_LEVELS) return 'too many topic levels';
   return undefined;
 }
 
