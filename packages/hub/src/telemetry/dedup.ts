@@ -35,9 +35,9 @@ export function contentHash(topic: string, payload: Buffer): Buffer {
   input.write(topic, 0, 'utf8');
   input[topicBytes] = 0;
   payload.copy(input, topicBytes + 1);
-  // A latin1 digest string back into a pooled Buffer: 'buffer' output allocates an ArrayBuffer of
+  // A 'binary' (latin1) digest string back into a pooled Buffer: 'buffer' output allocates an ArrayBuffer of
   // its own per call (~2× slower here); latin1 maps each byte to one char, so the bytes are equal.
-  return Buffer.from(hash('sha256', input, 'latin1').slice(0, 16), 'latin1');
+  return Buffer.from(hash('sha256', input, 'binary').slice(0, 16), 'latin1');
 }
 
 /**
