@@ -131,12 +131,12 @@ export async function enrollDevices({ url, rootCertPem, claimToken, n, concurren
 }
 
 /**
- * Forks the hub under test (hub-server.mjs, --expose-gc, IPC). `env` adds settings; `exited`
+ * Forks the hub under test (hub-server.mjs, --expose-gc + `execArgv`, e.g. --cpu-prof, IPC). `env` adds settings; `exited`
  * resolves with the exit code if the hub dies (a crash, when nobody asked it to stop).
  */
-export function startHubProcess(env = {}) {
+export function startHubProcess(env = {}, execArgv = []) {
   const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'hub-server.mjs'), [], {
-    execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000', FLEETKEY_LOG_LEVEL: 'warn', ...env },
   });
   const waiters = new Map();

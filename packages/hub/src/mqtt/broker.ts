@@ -13,6 +13,7 @@
  *   at QoS 1 to this process's subscribers, only when the live session belongs to the event's
  *   tenant, and at most `maxInflight` unwritten commands per connection.
  * - `close` stops listening, closes every session and removes every bus subscription and timer.
+ * - Only PUBLISHes some subscription could match are routed through aedes (skipUnroutable).
  */
 import type { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -33,7 +34,7 @@ import { DeviceRateLimiter } from './rate-limit.js';
 import { SessionRegistry } from './sessions.js';
 import { subscribeHooks } from './subscribe-hooks.js';
 import { createMqttTlsServer, reloadTls, type MqttTlsMaterial } from './tls.js';
-import { HUB_TOPIC_PREFIX, MAX_TOPIC_LEVELS, commandTopic } from './topic-policy.js';
+import { HUB_TOPIC_PREFIX, MAX_TOPIC_LEVELS, commandTopic, maySubscribersMatch } from './topic-policy.js';
 
 export interface MqttBrokerOptions {
   readonly host: string;
@@ -77,6 +78,30 @@ function guardReads(socket: TLSSocket, maxPacketBytes: number, logger: Logger): 
       }
     }
     return chunk;
+  };
+}
+
+type PublishDone = (err?: Error) => void;
+type RoutePublish = (packet: PublishPacket, client: Client | PublishDone | null, done?: PublishDone) => void;
+
+/**
+ * aedes routes every PUBLISH after its PUBACK (offline-queue lookup, mqemitter trie, `published`
+ * hook) and announces every connect/disconnect on `$SYS/<id>/…/clients`. Nobody can receive
+ * device telemetry (maySubscribersMatch) or those announcements (devices cannot subscribe to
+ * `$SYS`; aedes' own listener ignores its own id; one broker per process), so they skip the
+ * routing and complete at once. Everything else (commands, `$fleetkey/…`, heartbeats) is routed.
+ */
+function skipUnroutable(broker: Aedes): void {
+  const own = new Set([`$SYS/${broker.id}/new/clients`, `$SYS/${broker.id}/disconnect/clients`]);
+  const target = broker as unknown as { publish: RoutePublish };
+  const route = target.publish.bind(broker);
+  target.publish = (packet, client, done) => {
+    const topic = packet.topic;
+    if (topic.startsWith('$SYS/') ? own.has(topic) : !maySubscribersMatch(topic)) {
+      (typeof client === 'function' ? client : done)?.();
+      return;
+    }
+    route(packet, client, done);
   };
 }
 
@@ -138,6 +163,7 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
     maxClientsIdLength: 64, maxTopicLevels: MAX_TOPIC_LEVELS, keepaliveLimit: 0,
   });
   watchBroker(ctx, broker);
+  skipUnroutable(broker);
   const server = createMqttTlsServer(o.tls, o.limits.connectTimeoutMs);
   server.on('secureConnection', (socket: TLSSocket) => {
     guardReads(socket, o.limits.maxPacketBytes, o.logger);

@@ -15,6 +15,7 @@
  * - A second connection of the same device replaces the first (standard takeover) and leaves an
  *   audit record.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { AedesOptions, AuthErrorCode, AuthenticateError, Client, ConnectPacket } from 'aedes';
 import { sourceOf, type BrokerContext } from './context.js';
@@ -25,11 +26,15 @@ function refusal(returnCode: 2 | 3 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: returnCode as AuthErrorCode });
 }
 
-function peerCertificateDer(client: Client): Buffer | undefined {
+/**
+ * The verified peer certificate as the X509 object OpenSSL already decoded in the handshake:
+ * `getPeerX509Certificate` wraps it without a copy, where `getPeerCertificate().raw` built a
+ * legacy object (three fingerprints, every name field) and the DER was then parsed again (ADR 0023).
+ */
+function peerCertificate(client: Client): X509Certificate | undefined {
   const socket = client.conn as TLSSocket;
-  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
-  const raw = socket.getPeerCertificate(false).raw as Buffer | undefined;
-  return raw !== undefined && raw.length > 0 ? raw : undefined;
+  if (typeof socket.getPeerX509Certificate !== 'function' || !socket.authorized) return undefined;
+  return socket.getPeerX509Certificate();
 }
 
 export function normaliseConnect(packet: ConnectPacket, keepAliveMaxSeconds: number): void {
@@ -40,7 +45,7 @@ export function normaliseConnect(packet: ConnectPacket, keepAliveMaxSeconds: num
 
 async function authenticateDevice(ctx: BrokerContext, client: Client): Promise<AuthenticateError | null> {
   const source = sourceOf(client);
-  const result = await ctx.auth.authenticate(peerCertificateDer(client));
+  const result = await ctx.auth.authenticate(peerCertificate(client));
   if (!result.ok) {
     await ctx.audit({ type: 'connect', result: 'failure', code: 'CERT_INVALID', deviceId: result.deviceId, tenantId: result.tenantId, source, details: { reason: result.reason } });
     return refusal(5, 'not authorised');

@@ -56,16 +56,15 @@ function inbound(ctx: BrokerContext, session: DeviceSession, packet: PublishPack
 
 /** Stores the message; calls back in arrival order once it (and every earlier one) is durable. */
 function ingest(ctx: BrokerContext, client: Client, session: DeviceSession, packet: PublishPacket, callback: (err?: Error | null) => void): void {
-  const stored = ctx.sink.accept(inbound(ctx, session, packet));
-  const turn = session.ackTail.then(() => stored).then(() => undefined);
-  session.ackTail = turn.catch(() => undefined);
-  turn.then(
-    () => callback(null),
-    (err: unknown) => {
+  const message = inbound(ctx, session, packet);
+  const settle = session.acks.take();
+  ctx.sink.accept(message).then(
+    () => settle(() => callback(null)),
+    (err: unknown) => settle(() => {
       ctx.logger.error({ err, deviceId: session.identity.deviceId }, 'telemetry sink refused a message; closing without PUBACK');
       void ctx.audit({ type: 'ingest.failed', result: 'failure', code: 'STORAGE_UNAVAILABLE', deviceId: session.identity.deviceId, tenantId: session.identity.tenantId, source: sourceOf(client) });
       callback(new Error('telemetry could not be stored'));
-    },
+    }),
   );
 }
 

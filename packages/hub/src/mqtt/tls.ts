@@ -9,7 +9,13 @@
  * - The secure context is built once from these options (Node keeps one per server) and swapped
  *   whole by `server.setSecureContext` on a trust or certificate reload; open connections keep
  *   theirs. There is no plaintext listener.
+ * - No stateless session tickets (SSL_OP_NO_TICKET, ADR 0023): devices never resume (the SDK
+ *   makes a full handshake per session) and building each ticket re-decoded the client certificate
+ *   inside OpenSSL, ~19 % of the server's handshake CPU. With the option OpenSSL 3 still sends
+ *   TLS 1.3 tickets, but stateful ones whose sessions Node does not cache (no 'newSession'
+ *   listener), so no session can be resumed and nothing is kept per ticket.
  */
+import { constants } from 'node:crypto';
 import { createServer, type SecureContextOptions, type Server, type TlsOptions } from 'node:tls';
 
 /** TLS 1.2 AEAD + ECDHE suites, strongest first (TLS 1.3 suites are Node's defaults, all AEAD). */
@@ -35,6 +41,7 @@ export function secureContextOptions(m: MqttTlsMaterial): SecureContextOptions {
   return {
     key: m.keyPem, cert: m.chainPem, ca: m.clientCaPem,
     minVersion: 'TLSv1.2', ciphers: MQTT_TLS12_CIPHERS, honorCipherOrder: true, ecdhCurve: 'X25519:P-256:P-384',
+    secureOptions: constants.SSL_OP_NO_TICKET,
   };
 }
 

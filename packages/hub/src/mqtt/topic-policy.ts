@@ -21,6 +21,8 @@
  *   [MQTT-4.7.1-3] and `#` is a whole last level [MQTT-4.7.1-2]. A rule is a literal prefix
  *   compare after that, so no character inside a topic can widen it.
  * - Forward: a message reaches a device only on `devices/{id}/commands/…` or `$fleetkey/…`.
+ * - `maySubscribersMatch` is exact for the filters `canSubscribe` allows: false only for topics no
+ *   allowed filter can match, so skipping their routing loses no delivery (ADR 0023).
  */
 import { isDeviceId } from '@fleetkey/protocol';
 
@@ -39,11 +41,18 @@ const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\ufffd\ufffe\uffff]/;
 // Lone surrogates cannot come out of UTF-8 decoding, but a string made in-process could hold one.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** Number of topic levels (separators + 1), without building the array `split` would (per PUBLISH). */
+function levelCount(topic: string): number {
+  let n = 1;
+  for (let i = topic.indexOf('/'); i >= 0; i = topic.indexOf('/', i + 1)) n++;
+  return n;
+}
+
 function checkCharacters(topic: string): string | undefined {
   if (topic.length === 0) return 'empty topic'; // [MQTT-4.7.3-1]
   if (Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) return 'topic too long';
   if (FORBIDDEN_CHARS.test(topic) || LONE_SURROGATE.test(topic)) return 'forbidden character in topic';
-  if (topic.split('/').length > MAX_TOPIC_LEVELS) return 'too many topic levels';
+  if (levelCount(topic) > MAX_TOPIC_LEVELS) return 'too many topic levels';
   return undefined;
 }
 
@@ -93,6 +102,20 @@ export function canSubscribe(deviceId: string, filter: string): PolicyDecision {
     if (filter.startsWith(prefix) && filter.length > prefix.length) return ALLOW;
   }
   return deny('filter outside the device command topics and hub topics');
+}
+
+/**
+ * Could a subscription that `canSubscribe` allows match `topic`? Allowed filters start with the
+ * literal levels `devices/{id}/commands/` or `$fleetkey/`, so they match only topics that start
+ * with them — or the parent level itself, through a trailing `/#` [MQTT-4.7.1-2]. Device telemetry
+ * (`devices/{id}/<not commands>`) can never match: aedes need not route it (ADR 0023).
+ */
+export function maySubscribersMatch(topic: string): boolean {
+  if (topic.startsWith('$fleetkey')) return topic.length === 9 || topic.charCodeAt(9) === 0x2f;
+  if (!topic.startsWith('devices/')) return false;
+  const end = topic.indexOf('/', 8);
+  if (end < 0 || !topic.startsWith('commands', end + 1)) return false;
+  return topic.length === end + 9 || topic.charCodeAt(end + 9) === 0x2f;
 }
 
 /** May a message on `topic` be forwarded to the device `deviceId`? (defence in depth) */

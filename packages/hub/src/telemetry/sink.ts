@@ -15,6 +15,7 @@ import { FleetkeyError } from '@fleetkey/protocol';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../storage/types.js';
 import { contentHash, messageIdOfKey, parseEnvelope } from './dedup.js';
+import { jsonTextOf } from './json-text.js';
 import type { InboundTelemetry, TelemetrySink } from './types.js';
 
 export interface TelemetryLimits {
@@ -31,22 +32,8 @@ export interface TelemetrySinkDeps {
   readonly onPublishError?: (err: unknown) => void;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** The payload as JSON text when it is valid UTF-8 JSON whose top level is an object or array. */
-export function jsonTextOf(payload: Buffer): string | null {
-  let i = 0;
-  while (i < payload.length && (payload[i] === 0x20 || payload[i] === 0x09 || payload[i] === 0x0a || payload[i] === 0x0d)) i++;
-  const first = payload[i];
-  if (first !== 0x7b && first !== 0x5b) return null; // '{' or '['
-  try {
-    const text = strictUtf8.decode(payload);
-    JSON.parse(text);
-    return text;
-  } catch {
-    return null;
-  }
-}
+/** Non-throwing RFC 8259 check (json-text.ts, ADR 0023); kept exported here for its callers. */
+export { jsonTextOf } from './json-text.js';
 
 interface DedupDecision {
   readonly body: Buffer;

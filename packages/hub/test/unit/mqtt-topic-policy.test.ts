@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MAX_TOPIC_BYTES, MAX_TOPIC_LEVELS, canPublish, canReceive, canSubscribe, commandTopic, topicFilterError, topicNameError,
+  MAX_TOPIC_BYTES, MAX_TOPIC_LEVELS, canPublish, canReceive, canSubscribe, commandTopic, maySubscribersMatch, topicFilterError, topicNameError,
 } from '../../src/mqtt/topic-policy.js';
 
 const ID = 'dev-1';
@@ -140,5 +140,36 @@ describe('topic policy: generated sweep — no character widens a rule', () => {
         assert.ok(!/[\u0000\ufffd]/.test(filter), filter);
       }
     }
+  });
+});
+
+/** MQTT 3.1.1 §4.7 filter matching (+ one level, # the rest incl. the parent level), for the sweep below. */
+function matches(filter: string, topic: string): boolean {
+  const f = filter.split('/'), t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return i === f.length - 1;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}
+
+describe('topic policy: which PUBLISHes need routing (ADR 0023)', () => {
+  test('telemetry and $SYS topics need none; command and $fleetkey topics do, parents included', () => {
+    for (const t of ['devices/dev-1/telemetry', 'devices/dev-1/commandsx', 'devices/dev-1/x/commands/y', 'devices/dev-1', 'devices', '$SYS/x/new/clients', '$fleetkeyx/a', 'other/commands']) assert.equal(maySubscribersMatch(t), false, t);
+    for (const t of ['devices/dev-1/commands/reboot', 'devices/dev-1/commands', '$fleetkey/time', '$fleetkey']) assert.equal(maySubscribersMatch(t), true, t);
+  });
+
+  test('sweep: every topic matched by a filter canSubscribe allows is routed', () => {
+    const levels = ['devices', 'dev-1', 'dev-2', 'commands', 'commandsx', 'telemetry', '$fleetkey', '$SYS', '+', '#', 'a', ''];
+    const words = ['devices', 'dev-1', 'commands', 'commandsx', 'telemetry', '$fleetkey', '$SYS', ''];
+    const filters: string[] = [], topics: string[] = [];
+    for (const a of levels) for (const b of levels) for (const c of levels) for (const d of ['', '/a', '/#', '/+']) filters.push(`${a}/${b}/${c}${d}`, `${a}/${b}`, a);
+    for (const a of words) for (const b of words) for (const c of words) for (const d of ['', '/a', '/a/b']) topics.push(`${a}/${b}/${c}${d}`, `${a}/${b}`, a);
+    let checked = 0;
+    for (const f of filters) {
+      if (!canSubscribe('dev-1', f).allowed) continue;
+      for (const t of topics) if (matches(f, t)) { checked++; assert.ok(maySubscribersMatch(t), `${f} matches ${t}`); }
+    }
+    assert.ok(checked > 100, `checked ${checked} matching pairs`);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { contentHash, dedupKeyFor, messageIdOfKey, parseEnvelope, wrapEnvelope } from '../../src/telemetry/dedup.js';
 import { decodeCursor, encodeCursor, parseIsoTime } from '../../src/telemetry/cursor.js';
@@ -63,6 +63,13 @@ describe('dedupKeyFor', () => {
     assert.notDeepEqual(contentHash('devices/a/b', Buffer.from('c')), contentHash('devices/a/bc', Buffer.alloc(0)));
     assert.notEqual(dedupKeyFor('devices/d/x', Buffer.from('1'), true), dedupKeyFor('devices/d/y', Buffer.from('1'), true));
     assert.equal(dedupKeyFor(TOPIC, Buffer.from('1'), true), dedupKeyFor(TOPIC, Buffer.from('1'), true), 'deterministic');
+  });
+
+  test('the one-shot content hash equals SHA-256(topic ‖ 0 ‖ payload)[0..16], so stored hashes still match', () => {
+    for (const [topic, payload] of [[TOPIC, Buffer.from('21.5')], ['devices/d/é€😀', Buffer.from([0, 0xff])], ['devices/d/x', Buffer.alloc(0)]] as const) {
+      const expected = createHash('sha256').update(topic, 'utf8').update(Buffer.of(0)).update(payload).digest().subarray(0, 16);
+      assert.deepEqual(contentHash(topic, payload), expected, topic);
+    }
   });
 });
 

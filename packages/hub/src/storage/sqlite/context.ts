@@ -14,6 +14,15 @@ function isUniqueViolation(err: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+function mapConflict<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new FleetkeyError('CONFLICT', { cause: err });
+    throw err;
+  }
+}
+
 export class SqliteContext {
   readonly db: Database.Database;
   readonly clock: Clock;
@@ -59,16 +68,15 @@ export class SqliteContext {
   /** Runs `fn` as one atomic, durable unit; appends `audit` (if any) in the same unit. */
   write<T>(fn: () => T, audit?: AuditEventInput): Promise<T> {
     return this.writer.run(() => {
-      let value: T;
-      try {
-        value = fn();
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new FleetkeyError('CONFLICT', { cause: err });
-        throw err;
-      }
+      const value = mapConflict(fn);
       if (audit !== undefined) this.appendAudit(audit);
       return value;
     });
+  }
+
+  /** `write` for a unit with at most one modifying statement and no audit: no SAVEPOINT (ADR 0023). */
+  writeSingleStatement<T>(fn: () => T): Promise<T> {
+    return this.writer.run(() => mapConflict(fn), { singleStatement: true });
   }
 
   appendAudit(event: AuditEventInput): AuditRecord {

@@ -3,7 +3,8 @@
  *
  * Invariants:
  * - `insert` runs through the group-commit writer: it resolves after the durable COMMIT that
- *   contains the row, and thousands of concurrent inserts share one fsync (ADR 0005).
+ *   contains the row, and thousands of concurrent inserts share one fsync (ADR 0005). It makes
+ *   exactly one modifying statement, so it runs without a savepoint (ADR 0023).
  * - Dedup check and insert run in one synchronous write function on the single writer
  *   connection, so concurrent copies of one message can never both be stored: a key conflict is
  *   decided by the UNIQUE(device_id, dedup_key) index, a content match by a lookup inside the
@@ -18,10 +19,11 @@ import type { Row } from './rows.js';
 
 const MAX_LIMIT = 1000;
 
+// No RETURNING: `changes` and `lastInsertRowid` (= seq, the INTEGER PRIMARY KEY) say the same for
+// ~4 µs less per row (ADR 0023).
 const INSERT = `INSERT INTO telemetry (tenant_id, device_id, topic, payload, payload_json, qos, received_at, dedup_key, content_hash)
   VALUES (?,?,?,?,?,?,?,?,?)
-  ON CONFLICT (device_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
-  RETURNING seq`;
+  ON CONFLICT (device_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`;
 const BY_KEY = 'SELECT seq FROM telemetry WHERE device_id = ? AND dedup_key = ?';
 // Uses telemetry_device_time: DUP redeliveries are rare and look back one window only.
 const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND received_at >= ? AND content_hash = ?
@@ -47,10 +49,10 @@ function insertOne(ctx: SqliteContext, m: NewTelemetry): { seq: number; duplicat
     const same = ctx.get(BY_CONTENT, m.deviceId, m.contentDedupSince, m.contentHash);
     if (same !== undefined) return { seq: Number(same.seq), duplicate: true };
   }
-  const inserted = ctx.get(
+  const inserted = ctx.run(
     INSERT, m.tenantId, m.deviceId, m.topic, m.payload, m.payloadJson, m.qos, m.receivedAt, m.dedupKey, m.contentHash,
   );
-  if (inserted !== undefined) return { seq: Number(inserted.seq), duplicate: false };
+  if (inserted.changes === 1) return { seq: Number(inserted.lastInsertRowid), duplicate: false };
   // ON CONFLICT DO NOTHING returned no row: the key exists (m.dedupKey is not null here).
   const original = ctx.get(BY_KEY, m.deviceId, m.dedupKey);
   if (original === undefined) throw new Error('telemetry insert neither stored nor conflicted');
@@ -70,7 +72,8 @@ function listRows(ctx: SqliteContext, tenantId: string, deviceId: string, q: Tel
 
 export function telemetryRepo(ctx: SqliteContext): TelemetryRepo {
   return {
-    insert: (m) => ctx.write(() => insertOne(ctx, m)),
+    // One modifying statement (the INSERT; the lookups only read): no savepoint needed.
+    insert: (m) => ctx.writeSingleStatement(() => insertOne(ctx, m)),
     list: async (tenantId, deviceId, q) => listRows(ctx, tenantId, deviceId, q),
     count: async (tenantId, deviceId) =>
       Number(ctx.get('SELECT count(*) AS n FROM telemetry WHERE tenant_id = ? AND device_id = ?', tenantId, deviceId)?.n ?? 0),
