@@ -88,9 +88,16 @@ export class MosquittoSub {
     }
   }
 
+  /** SIGTERM, then SIGKILL after 2 s if it is still alive (seen once: blocked on a lock under load). */
   stop(): void {
     clearTimeout(this.#timer);
-    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGTERM');
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    this.#child.kill('SIGTERM');
+    const force = setTimeout(() => {
+      if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+    }, 2000);
+    force.unref();
+    void this.exited.then(() => clearTimeout(force));
   }
 }
 
