@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,14 @@ interface Answer {
   readonly text: string;
 }
 
+/** Reads a whole response into an Answer. */
+function collect(res: IncomingMessage, resolve: (a: Answer) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c: string) => (text += c));
+  res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+}
+
 async function csrBase64(): Promise<string> {
   const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
@@ -35,12 +44,7 @@ function send(t: TestHub, path: string, token: string, chunks: string[], agent: 
     const req = request(`${t.hub.url}${path}`, {
       method: 'POST', ca: t.hub.rootCertPem, checkServerIdentity: () => undefined, agent,
       headers: { 'content-type': 'application/pkcs10', authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked' },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
+    }, (res) => collect(res, resolve));
     req.on('error', reject);
     for (const c of chunks) req.write(c);
     req.end();
@@ -116,12 +120,7 @@ async function duringClose(t: TestHub, firstToken: string, next: (agent: Agent) 
       const req = request(`${t.hub.url}/.well-known/est/simpleenroll`, {
         method: 'POST', ca: t.hub.rootCertPem, checkServerIdentity: () => undefined, agent,
         headers: { 'content-type': 'application/pkcs10', authorization: `Bearer ${firstToken}`, 'transfer-encoding': 'chunked' },
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      });
+      }, (res) => collect(res, resolve));
       req.on('error', reject);
       req.flushHeaders();
       setTimeout(() => {
@@ -170,12 +169,7 @@ describe('the API while the hub shuts down', () => {
       const req = request(`${t.hub.url}/api/v1/claim-tokens`, {
         method: 'POST', ca: t.hub.rootCertPem, checkServerIdentity: () => undefined, agent,
         headers: { 'content-type': 'application/json', authorization: `Bearer ${owner.token}` },
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      });
+      }, (res) => collect(res, resolve));
       req.on('error', reject);
       req.end('{}');
     }));

@@ -45,7 +45,7 @@ export function decodeCandidate(bytes: Uint8Array): TrustBundle {
     throw rejected(err instanceof BundleError ? err.reason : 'malformed', 'the bundle does not decode', err);
   }
   const unknown = (bundle.content.critical ?? []).find((name) => !KNOWN_CRITICAL.includes(name));
-  if (unknown !== undefined) throw rejected('unknown-critical', `critical extension '${unknown}' is not implemented`);
+  if (unknown !== undefined) throw rejected('unknown-critical', `critical extension '${unknown}' is not understood by this verifier`);
   return bundle;
 }
 
