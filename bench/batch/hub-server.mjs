@@ -4,31 +4,19 @@
 // Messages in:  {type:'cpu'} | {type:'stop'}
 // Messages out: {type:'ready', url, rootCertPem, token, pid} | {type:'cpu', user, system, eluIdle, eluActive}
 //               | {type:'error', message}
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { loadConfig, startHub, openAdminContext } from '../../packages/hub/dist/src/index.js';
-import { api } from './http.mjs';
+import { api, childLifecycle } from '../common/hub-child.mjs';
 
 const PASSWORD = 'bench batch staple horse 42';
 const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-batch-'));
 let hub;
-let stopping = false;
 
-async function stop(code = 0) {
-  if (stopping) return;
-  stopping = true;
-  const timer = setTimeout(() => process.exit(code || 3), 15_000); // bounded shutdown
-  try { if (hub) await hub.close(); } catch { /* best effort */ }
-  rmSync(dir, { recursive: true, force: true });
-  clearTimeout(timer);
-  process.exit(code);
-}
-
-process.on('disconnect', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
+const stop = childLifecycle(dir, () => hub, 15_000);
 process.on('message', async (msg) => {
   try {
     if (msg.type === 'cpu') {

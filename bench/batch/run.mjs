@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { toPem } from '../../packages/protocol/dist/src/index.js';
 import { makeCsrs, measureCeilings } from '../enroll/common.mjs';
-import { api } from './http.mjs';
+import { api } from '../common/hub-child.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');

@@ -4,14 +4,14 @@
 // Messages in:  {type:'tokens', count, maxUses} | {type:'cpu'} | {type:'count'} | {type:'stop'}
 // Messages out: {type:'ready', url, rootCertPem, deviceCaAlgorithm} | {type:'tokens', tokens}
 //               | {type:'cpu', user, system, eluIdle, eluActive, mainUs} | {type:'count', audit} | {type:'error', message}
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { loadConfig, startHub, openAdminContext } from '../../packages/hub/dist/src/index.js';
 import { CertificateAuthority } from '../../packages/hub/dist/src/ca/issuance.js';
+import { api, childLifecycle } from '../common/hub-child.mjs';
 
 // A/B switch for the bench only: BENCH_SYNC_PREPARE=1 makes the EST route fall back to the
 // synchronous `prepare` (CSR signature verified on the event loop), as before prepareAsync.
@@ -20,40 +20,8 @@ if (process.env.BENCH_SYNC_PREPARE === '1') delete CertificateAuthority.prototyp
 const PASSWORD = 'bench horse battery staple 42';
 const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-'));
 let hub;
-let stopping = false;
 
-function api(method, path, body, token) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(`${hub.url}${path}`, {
-      method, ca: hub.rootCertPem, checkServerIdentity: () => undefined, agent: false, timeout: 10_000,
-      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode, body: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function stop(code = 0) {
-  if (stopping) return;
-  stopping = true;
-  const timer = setTimeout(() => process.exit(code || 3), 10_000); // bounded shutdown
-  try { if (hub) await hub.close(); } catch { /* best effort */ }
-  rmSync(dir, { recursive: true, force: true });
-  clearTimeout(timer);
-  process.exit(code);
-}
-
-process.on('disconnect', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
+const stop = childLifecycle(dir, () => hub);
 
 /** CPU time of the main (event-loop) thread alone, µs: Linux /proc, clock ticks of 10 ms. */
 function mainThreadCpuUs() {
@@ -76,7 +44,7 @@ process.on('message', async (msg) => {
     } else if (msg.type === 'tokens') {
       const tokens = [];
       for (let i = 0; i < Math.min(msg.count, 100); i++) {
-        const r = await api('POST', '/api/v1/claim-tokens', { maxUses: msg.maxUses, ttlSeconds: 86400, label: `bench-${i}` }, ownerToken);
+        const r = await api(hub.url, hub.rootCertPem, 'POST', '/api/v1/claim-tokens', { maxUses: msg.maxUses, ttlSeconds: 86400, label: `bench-${i}` }, ownerToken);
         if (r.status !== 201) throw new Error(`claim token: ${r.status} ${JSON.stringify(r.body)}`);
         tokens.push(r.body.token);
       }
@@ -99,7 +67,7 @@ try {
   const created = await admin.createOrganisationWithOwner({ orgName: 'Bench', email: 'bench@bench.example', password: PASSWORD });
   await admin.close();
   const totp = OTPAuth.URI.parse(created.otpauthUri).generate();
-  const login = await api('POST', '/api/v1/sessions', { email: 'bench@bench.example', password: PASSWORD, totp });
+  const login = await api(hub.url, hub.rootCertPem, 'POST', '/api/v1/sessions', { email: 'bench@bench.example', password: PASSWORD, totp });
   if (login.status !== 201) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`);
   ownerToken = login.body.token;
   process.send({ type: 'ready', url: hub.url, rootCertPem: hub.rootCertPem, deviceCaAlgorithm: hub.config.deviceCaKeyAlgorithm, pid: process.pid });

@@ -11,8 +11,7 @@
 //               | {type:'mem', rss, heapUsed, heapTotal, external, arrayBuffers, liveSessions} | {type:'snapshot', path}
 //               | {type:'count', total} (stored telemetry rows of those devices)
 //               | {type:'error', message}
-import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdtempSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,45 +32,14 @@ syncBuiltinESMExports(); // named ESM imports of node:tls now see the spy
 const OTPAuth = await import('otpauth');
 const { default: pino } = await import('pino');
 const { loadConfig, startHub, openAdminContext } = await import('../../packages/hub/dist/src/index.js');
+const { api, childLifecycle } = await import('../common/hub-child.mjs');
 
 const PASSWORD = 'bench horse battery staple 42';
 const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-mqtt-'));
 let hub;
 let tenantId;
-let stopping = false;
 
-function api(method, path, body, token) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(`${hub.url}${path}`, {
-      method, ca: hub.rootCertPem, checkServerIdentity: () => undefined, agent: false, timeout: 10_000,
-      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode, body: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function stop(code = 0) {
-  if (stopping) return;
-  stopping = true;
-  const timer = setTimeout(() => process.exit(code || 3), 10_000); // bounded shutdown
-  try { if (hub) await hub.close(); } catch { /* best effort */ }
-  rmSync(dir, { recursive: true, force: true });
-  clearTimeout(timer);
-  process.exit(code);
-}
-
-process.on('disconnect', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
+const stop = childLifecycle(dir, () => hub);
 
 async function settleGc() {
   if (typeof globalThis.gc !== 'function') return;
@@ -111,9 +79,9 @@ try {
   await admin.close();
   tenantId = created.tenantId;
   const totp = OTPAuth.URI.parse(created.otpauthUri).generate();
-  const login = await api('POST', '/api/v1/sessions', { email: 'bench@bench.example', password: PASSWORD, totp });
+  const login = await api(hub.url, hub.rootCertPem, 'POST', '/api/v1/sessions', { email: 'bench@bench.example', password: PASSWORD, totp });
   if (login.status !== 201) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`);
-  const token = await api('POST', '/api/v1/claim-tokens', { maxUses: 1_000_000, ttlSeconds: 86400, label: 'bench-mqtt' }, login.body.token);
+  const token = await api(hub.url, hub.rootCertPem, 'POST', '/api/v1/claim-tokens', { maxUses: 1_000_000, ttlSeconds: 86400, label: 'bench-mqtt' }, login.body.token);
   if (token.status !== 201) throw new Error(`claim token: ${token.status} ${JSON.stringify(token.body)}`);
   process.send({
     type: 'ready', pid: process.pid, url: hub.url, mqttPort: hub.mqttPort, rootCertPem: hub.rootCertPem,
