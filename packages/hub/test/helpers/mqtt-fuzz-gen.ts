@@ -14,18 +14,12 @@
  * - The prelude of an authenticated case holds only legal packets with a known reply type; a
  *   QoS 1 PUBLISH there is a valid telemetry message (the only thing a case may store).
  */
-export type Rng = () => number;
+import { mulberry32, type Rng } from './prng.js';
+export type { Rng };
 
-/** mulberry32: a small, well-mixed 32-bit PRNG; returns [0, 1). */
+/** The generator of case `index` of campaign `seed` (mulberry32 on a mixed seed). */
 export function rngFor(seed: number, index: number): Rng {
-  let a = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed ^ Math.imul(index + 1, 0x9e3779b1));
 }
 
 const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));

@@ -7,17 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OrderedAcks } from '../../src/mqtt/sessions.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../helpers/prng.js';
 
 describe('OrderedAcks', () => {
   test('a later slot settled first waits for the earlier one', () => {

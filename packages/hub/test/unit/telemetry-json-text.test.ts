@@ -7,6 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isJsonSyntax, jsonTextOf } from '../../src/telemetry/json-text.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -22,17 +23,6 @@ function reference(payload: Buffer): string | null {
   } catch {
     return null;
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ATOMS = ['0', '-0', '1.5', '-12e+3', '7E-2', '1e5', 'true', 'false', 'null', '""', '"a\\"b"', '"\\u00e9\\ud800"', '"é€😀"', '"\\n\\t\\/\\\\"', '"\u2028"'];
