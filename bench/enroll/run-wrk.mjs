@@ -15,7 +15,8 @@
 // Usage:  sh bench/enroll/install-deps.sh && npm run build && npm run bench:enroll:wrk
 // Env:    BENCH_SECONDS (8), BENCH_WARMUP_SECONDS (1, integer, 0 = none), BENCH_CONCURRENCY (16,64),
 //         BENCH_THREADS (2), BENCH_KEYS (p256; also p384, ed25519), BENCH_RATE_GUESS (3000/s: sizes
-//         the CSR pools), BENCH_OUT (bench/results/enroll-wrk-<date>.json; '-' = none).
+//         the CSR pools), BENCH_OUT (bench/results/enroll-wrk-<date>.json; '-' = none),
+//         BENCH_HUB_NODE_OPTIONS (extra node flags for the hub child, e.g. --perf-basic-prof-only-functions).
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -47,7 +48,10 @@ const load = () => loadavg().map((x) => round(x, 2));
 // ---------------------------------------------------------------- hub child (as run.mjs)
 
 function startHubProcess() {
+  const execArgv = [...process.execArgv];
+  if (process.env.BENCH_HUB_NODE_OPTIONS) execArgv.push(...process.env.BENCH_HUB_NODE_OPTIONS.split(' ').filter(Boolean)); // e.g. --perf-basic-prof
   const child = fork(join(here, 'hub-server.mjs'), [], {
+    execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000', FLEETKEY_LOG_LEVEL: 'warn' },
   });
@@ -64,7 +68,7 @@ function startHubProcess() {
     waiters.set(type, { resolve: (m) => { clearTimeout(timer); res(m); }, reject: (e) => { clearTimeout(timer); rej(e); } });
   });
   const ask = (msg) => { const p = expect(msg.type); child.send(msg); return p; };
-  const cpu = async () => { const m = await ask({ type: 'cpu' }); return { us: m.user + m.system, mainUs: m.mainUs }; };
+  const cpu = async () => { const m = await ask({ type: 'cpu' }); return { us: m.user + m.system, mainUs: m.mainUs, eluActive: m.eluActive, eluIdle: m.eluIdle }; };
   const count = async () => (await ask({ type: 'count' })).audit;
   const stop = () => new Promise((res) => {
     if (child.exitCode !== null) return res();
@@ -138,7 +142,8 @@ async function wrkRun(ctx, { type, connections, seconds, n, name }) {
   const unanswered = w.sent - w.responses;
   const socketErrors = Object.values(w.socketErrors).reduce((a, b) => a + b, 0);
   const durableOk = recorded >= w.ok && recorded <= w.ok + unanswered;
-  return { w, pool, recorded, unanswered, socketErrors, durableOk, hubCpuUs: cpu1.us - cpu0.us, hubMainUs: cpu1.mainUs - cpu0.mainUs };
+  return { w, pool, recorded, unanswered, socketErrors, durableOk, hubCpuUs: cpu1.us - cpu0.us, hubMainUs: cpu1.mainUs - cpu0.mainUs,
+    hubElu: (cpu1.eluActive - cpu0.eluActive) / (cpu1.eluActive - cpu0.eluActive + cpu1.eluIdle - cpu0.eluIdle) };
 }
 
 function phaseResult(r, { type, connections, ceiling, cores, loadStart }) {
@@ -156,6 +161,7 @@ function phaseResult(r, { type, connections, ceiling, cores, loadStart }) {
     csrsGenerated: r.pool.count, csrGenerationSeconds: r.pool.seconds, csrsExhausted: w.exhaustedThreads > 0,
     sent: w.sent, unanswered: r.unanswered, durablyRecorded: r.recorded, durableOk: r.durableOk,
     hubCpuUsPerEnrollment: hubUs, hubMainThreadCpuUsPerEnrollment: mainUs, hubCpuCores: r.hubCpuUs / 1e6 / seconds,
+    hubEventLoopUtilisation: r.hubElu,
     loadgenCpuUsPerEnrollment: genUs, loadgenCpuCores: w.wrkCpuUs / 1e6 / seconds,
     cpuBoundPerS: Math.min(1e6 / mainUs, (cores * 1e6) / (hubUs + genUs)),
     ceilingPerCore: ceiling.perCore, ratioToCeiling: perS / ceiling.perCore, ratioToMachineCeiling: perS / ceiling.machine,
@@ -165,7 +171,7 @@ function phaseResult(r, { type, connections, ceiling, cores, loadStart }) {
 
 function printPhase(p) {
   console.log(`  ${LABEL[p.keyType].padEnd(8)} c=${String(p.concurrency).padEnd(3)} ${p.enrollmentsPerS.toFixed(0).padStart(5)} enroll/s  p50 ${p.latencyMs.p50.toFixed(2)} ms  p99 ${p.latencyMs.p99.toFixed(2)} ms  ` +
-    `hub ${p.hubCpuUsPerEnrollment.toFixed(0)} µs (main ${p.hubMainThreadCpuUsPerEnrollment.toFixed(0)}, ${p.hubCpuCores.toFixed(2)} cores)  wrk ${p.loadgenCpuUsPerEnrollment.toFixed(0)} µs (${p.loadgenCpuCores.toFixed(2)} cores)  ` +
+    `hub ${p.hubCpuUsPerEnrollment.toFixed(0)} µs (main ${p.hubMainThreadCpuUsPerEnrollment.toFixed(0)}, ${p.hubCpuCores.toFixed(2)} cores, loop busy ${(p.hubEventLoopUtilisation * 100).toFixed(0)} %)  wrk ${p.loadgenCpuUsPerEnrollment.toFixed(0)} µs (${p.loadgenCpuCores.toFixed(2)} cores)  ` +
     `cpu-bound ${p.cpuBoundPerS.toFixed(0)}/s  ratio ${p.ratioToCeiling.toFixed(3)}  errors ${p.errors}  durable ${p.durablyRecorded}/${p.enrollments}+≤${p.unanswered} ${p.durableOk ? 'ok' : 'MISMATCH'}  load ${p.loadAverage.start[0]}→${p.loadAverage.end[0]}` +
     (p.csrsExhausted ? `  [CSR pool of ${p.csrsGenerated} used up: rate is a lower bound]` : ''));
 }

@@ -60,3 +60,52 @@ test('a single-statement write after which SQLite rolled the transaction back fa
   assert.equal(count(path), 1, 'only the write of the next batch is stored');
   db.close();
 });
+
+// ADR 0030: a batch stays open while writes keep joining it, at most maxWaitMs. No timing is
+// asserted: the waits below are far longer than the tests, and turns are counted, not measured.
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('writes that keep arriving turn after turn share one COMMIT, and none is acknowledged or durable before it', async () => {
+  const { db, path } = open('wait.db');
+  const writer = new GroupCommitWriter(db, { maxWaitMs: 600_000 });
+  const insert = db.prepare('INSERT INTO t VALUES (?)');
+  const acknowledged: number[] = [];
+  const write = (x: number): Promise<void> => writer.run(() => insert.run(x)).then(() => void acknowledged.push(x));
+  const writes = [write(1), write(2)];
+  for (let x = 3; x <= 6; x++) {
+    await turn();
+    assert.equal(count(path), 0, `turn ${x - 2}: nothing is committed while writes keep coming`);
+    assert.deepEqual(acknowledged, [], 'no write is acknowledged before its COMMIT');
+    writes.push(write(x));
+  }
+  await Promise.all(writes);
+  assert.equal(count(path), 6, 'the first turn without a new write committed all six');
+  assert.deepEqual(acknowledged, [1, 2, 3, 4, 5, 6]);
+  db.close();
+});
+
+test('a lone write commits at the end of its own turn: an idle writer adds no wait', async () => {
+  const { db, path } = open('lone.db');
+  const writer = new GroupCommitWriter(db, { maxWaitMs: 600_000 });
+  let done = false;
+  void writer.run(() => db.prepare('INSERT INTO t VALUES (1)').run()).then(() => { done = true; });
+  await turn();
+  assert.equal(count(path), 1, 'committed at the end of the turn');
+  await turn();
+  assert.equal(done, true);
+  db.close();
+});
+
+test('with maxWaitMs 0 every turn commits its own writes (the behaviour before ADR 0030)', async () => {
+  const { db, path } = open('nowait.db');
+  const writer = new GroupCommitWriter(db, { maxWaitMs: 0 });
+  const insert = db.prepare('INSERT INTO t VALUES (?)');
+  const writes = [writer.run(() => insert.run(1)), writer.run(() => insert.run(2))];
+  await turn();
+  assert.equal(count(path), 2, 'first turn committed although writes kept coming');
+  writes.push(writer.run(() => insert.run(3)), writer.run(() => insert.run(4)));
+  await turn();
+  assert.equal(count(path), 4);
+  await Promise.all(writes);
+  db.close();
+});

@@ -29,10 +29,13 @@ export class SqliteContext {
   readonly writer: GroupCommitWriter;
   readonly #stmts = new Map<string, Database.Statement>();
 
-  constructor(db: Database.Database, opts: { clock: Clock; maxBatch?: number }) {
+  constructor(db: Database.Database, opts: { clock: Clock; maxBatch?: number; maxWaitMs?: number }) {
     this.db = db;
     this.clock = opts.clock;
-    this.writer = new GroupCommitWriter(db, opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch });
+    this.writer = new GroupCommitWriter(db, {
+      ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
+      ...(opts.maxWaitMs === undefined ? {} : { maxWaitMs: opts.maxWaitMs }),
+    });
   }
 
   #stmt(sql: string): Database.Statement {

@@ -21,6 +21,8 @@ export interface SqliteStoreOptions {
   readonly path: string;
   readonly clock: Clock;
   readonly maxBatch?: number;
+  /** Longest a group-commit batch stays open while writes keep joining it (ADR 0030). */
+  readonly maxWaitMs?: number;
 }
 
 function migrate(db: Database.Database): void {
