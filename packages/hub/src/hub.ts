@@ -96,7 +96,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
   const release = acquireLock(config.dataDir);
   try {
     const sealer = loadMasterKey(config.masterKeyFile, !hubPkiExists(config.dataDir));
-    const store = await openSqliteStore({ path: dbPath(config.dataDir), clock });
+    const store = await openSqliteStore({ path: dbPath(config.dataDir), clock, maxWaitMs: config.groupCommitMaxWaitMs });
     const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
     const trustContext: TrustContext = { store, genesis, sealer, clock, validityMs: config.trustBundleValidityDays * 86_400_000 };
     let material: TrustMaterial = await loadTrust(trustContext);

@@ -45,6 +45,7 @@ export interface HubConfig {
   readonly sessionIdleSeconds: number;
   readonly maxJsonBodyBytes: number;
   readonly maxCsrBytes: number;
+  readonly groupCommitMaxWaitMs: number;
   readonly telemetryMaxPayloadBytes: number;
   readonly telemetryDupWindowSeconds: number;
   readonly commandMaxPayloadBytes: number;
