@@ -27,6 +27,8 @@ export interface RotationHub {
   enrollDevice(name: string): Promise<{ stateDir: string; deviceId: string }>;
   /** rotate-root with `overlapMs`; resolves once the running hub serves the new version. */
   rotate(overlapMs: number): Promise<void>;
+  /** Resolves once the running hub no longer serves the previous root (its overlap ended). */
+  overlapOver(): Promise<void>;
   /** hub recover with the offline recovery key; resolves once applied. */
   recover(): Promise<void>;
   /** Every `id:<messageId>` dedup key stored for `deviceId`. */
@@ -73,6 +75,8 @@ export async function startRotationHub(prefix: string): Promise<RotationHub> {
       await rotateRoot(admin.context, { overlapMs, algorithm: 'p384' });
       await applied(next);
     },
+    // During an overlap the device CA is trusted as certified by both roots (trust/material.ts).
+    overlapOver: () => waitUntil(() => hub.deviceCaCerts.length === 1, 30_000, 'the end of the overlap'),
     recover: async () => {
       const next = hub.trustVersion + 1;
       await recoverRoot(admin.context, { recoveryKeyPem, algorithm: 'p384', saveRecoveryKey: async (pem) => { recoveryKeyPem = pem; } });

@@ -59,7 +59,7 @@ describe('root rotation end to end', () => {
     await h.rotate(OVERLAP_MS);
     // The retained $fleetkey/trust reaches every connected device: each stores v2 (both pins during the overlap).
     await waitUntil(async () => (await Promise.all(devices.map((d) => loadTrustBundle(d.stateDir)))).every((b) => b?.content.version === 2), 15_000, 'v2 on every device');
-    await new Promise((r) => setTimeout(r, OVERLAP_MS + 200)); // overlap over: only the new root's chain is served
+    await h.overlapOver(); // only the new root's chain is served now
     const before = connections.slice();
     await h.restart(); // every session now needs a new handshake, which only the new pin verifies
     await waitUntil(() => connections.every((n, i) => n > before[i]!), 30_000, 'every device reconnected under the new root');
@@ -81,7 +81,7 @@ describe('root rotation end to end', () => {
 
   test('a device that slept through two rotations catches up through exactly the signed versions, renews, connects and publishes', async () => {
     await h.rotate(OVERLAP_MS);
-    await new Promise((r) => setTimeout(r, OVERLAP_MS + 200));
+    await h.overlapOver();
     assert.equal(h.hub.trustVersion, 3);
     assert.notEqual(h.hub.pin, firstPin);
     const renewed = await runCli(['device', 'renew', '--state-dir', sleeper.stateDir, '--json']);
