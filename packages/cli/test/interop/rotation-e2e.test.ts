@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { get } from 'node:https';
@@ -79,17 +79,22 @@ describe('root rotation end to end', () => {
     }
   });
 
-  test('a device that slept through two rotations catches up through exactly the signed versions, renews, connects and publishes', async () => {
+  test('a device that slept through two rotations catches up through exactly the signed versions, renews, connects and publishes; a half-written bundle from a power loss is never used', async () => {
     await h.rotate(OVERLAP_MS);
     await h.overlapOver();
     assert.equal(h.hub.trustVersion, 3);
     assert.notEqual(h.hub.pin, firstPin);
+    // Power loss during an earlier bundle update: a partial temporary beside no trust.json (ADR 0022).
+    const v2 = await bundleAt(h, 2);
+    writeFileSync(join(sleeper.stateDir, `${TRUST_FILE}.5eed0f1a2b3c.tmp`), v2.subarray(0, v2.length >> 1));
+    assert.equal(await loadTrustBundle(sleeper.stateDir), undefined, 'the temporary is not the trust state');
     const renewed = await runCli(['device', 'renew', '--state-dir', sleeper.stateDir, '--json']);
     assert.equal(renewed.code, 0, renewed.stderr);
     // Its trust state is exactly the hub's v3, reached from the claim pin through v1 and v2.
     const expected = verifyChain(verifyInitial([firstPin], await bundleAt(h, 1), Date.now()), [await bundleAt(h, 2), await bundleAt(h, 3)], Date.now());
     assert.ok(readFileSync(join(sleeper.stateDir, TRUST_FILE)).equals(expected.bytes), 'trust.json is the verified v3, byte for byte');
     assert.deepEqual(activePins(expected, Date.now()), [h.hub.pin]);
+    assert.deepEqual(readdirSync(sleeper.stateDir).filter((f) => f.endsWith('.tmp')), [], 'the stale temporary was removed by the save');
     // The renewed certificate chains to the new root (chain.pem: device CA as root 3 certifies it, root 3).
     const chain = fromPemAll(readFileSync(join(sleeper.stateDir, 'chain.pem'), 'utf8'), 'CERTIFICATE').map((d) => new X509Certificate(d));
     assert.equal(computePin(chain.at(-1)!.publicKey.export({ type: 'spki', format: 'der' })), h.hub.pin);
