@@ -13,7 +13,7 @@
 //
 // Usage:  npm run build && npm run bench:rotation
 // Env:    BENCH_DEVICES (1000), BENCH_INTERVAL_MS (5000 per device), BENCH_OVERLAP_MS (10000),
-//         BENCH_WARM_S (10), BENCH_AFTER_S (10), BENCH_DEADLINE_S (600, whole run),
+//         BENCH_WARM_S (10), BENCH_AFTER_S (10), BENCH_DEADLINE_S (1800, whole run),
 //         BENCH_OUT (bench/results/rotation-<date>.json; '-' = none).
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ const INTERVAL_MS = num(process.env.BENCH_INTERVAL_MS, 5000);
 const OVERLAP_MS = num(process.env.BENCH_OVERLAP_MS, 10_000);
 const WARM_S = num(process.env.BENCH_WARM_S, 10);
 const AFTER_S = num(process.env.BENCH_AFTER_S, 10);
-const DEADLINE_S = num(process.env.BENCH_DEADLINE_S, 600);
+const DEADLINE_S = num(process.env.BENCH_DEADLINE_S, 1800);
 for (const [k, v, min, max] of [['BENCH_DEVICES', DEVICES, 1, 2000], ['BENCH_INTERVAL_MS', INTERVAL_MS, 100, 60_000], ['BENCH_OVERLAP_MS', OVERLAP_MS, 1000, 600_000], ['BENCH_WARM_S', WARM_S, 1, 300], ['BENCH_AFTER_S', AFTER_S, 1, 300], ['BENCH_DEADLINE_S', DEADLINE_S, 60, 3600]]) {
   if (!(Number.isFinite(v) && v >= min && v <= max)) throw new Error(`${k} must be in [${min}, ${max}]`);
 }
