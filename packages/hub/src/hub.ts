@@ -31,6 +31,7 @@ import { loadTrust, refreshIfDue, type TrustContext } from './trust/bundles.js';
 import { startRootFollower } from './trust/hub-wiring.js';
 import type { TrustMaterial } from './trust/material.js';
 import { registerTrustRoutes } from './trust/routes.js';
+import { trustedRootKeys } from './trust/lineage.js';
 import { BatchJobs, createBatchCa } from './batch/job.js';
 import { BatchService } from './batch/service.js';
 import { FactoryService } from './batch/factory-kits.js';
@@ -144,7 +145,8 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       }),
     });
     const factory = new FactoryService({
-      store, root: pki.root, clock, maxWindowMs: config.factoryKitMaxDays * 86_400_000, deviceValidityMs: validityMs, hubUrl: () => config.publicUrl, pin: pki.pin,
+      store, root: () => material.pki.root, importRoots: () => trustedRootKeys(store), clock, maxWindowMs: config.factoryKitMaxDays * 86_400_000,
+      deviceValidityMs: validityMs, hubUrl: () => config.publicUrl, pin: () => material.pki.pin,
       onKitCreated: (certificate) => {
         const kit = new X509Certificate(certificate);
         kitCas.push(kit);

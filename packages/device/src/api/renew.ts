@@ -1,10 +1,11 @@
 /**
  * renew(): re-enrollment over mutual TLS with the current certificate (DESIGN flow 4).
  *
- * Steps: load the identity → open the current key (must offer the TLS capability) → create a
- * new key under a fresh label in the same store → CSR for the same device id → simplereenroll
- * over pinned mutual TLS → accept (our new key, chains to the pin, same device id) → save
- * (identity.json commits the swap).
+ * Steps: load the identity → open the current key (must offer the TLS capability) → fetch the
+ * current cacerts (RFC 7030 §4.1.1; a hub on a root the device does not pin yet makes it catch up
+ * through the trust bundles first, ADR 0026) → create a new key under a fresh label in the same
+ * store → CSR for the same device id → simplereenroll over pinned mutual TLS → accept (our new
+ * key, chains to a pin in use, same device id) → save (identity.json commits the swap).
  *
  * Invariants:
  * - The current identity stays in use until the new certificate has been accepted and saved;
@@ -19,7 +20,8 @@ import { openKeyStore } from '../keystore/registry.js';
 import { hasTlsKeyCapability, type KeyStore } from '../keystore/types.js';
 import type { MutualTlsIdentity } from '../enroll/est-client.js';
 import { loadIdentity, saveIdentity, sha256Hex, type StoredIdentity } from '../state/identity.js';
-import { PinSet } from '../trust/pin-set.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../trust/connect.js';
+import { openFollower } from '../trust/follow.js';
 import type { IdentitySummary } from './enroll.js';
 import { acceptIssuedCertificate, newKeyLabel } from './issued.js';
 
@@ -56,14 +58,15 @@ export async function renew(options: RenewOptions): Promise<IdentitySummary> {
   const store = options.keyStore ?? openKeyStore(identity.keyStore.kind, { stateDir: options.stateDir, locator: identity.keyStore.locator });
   if (store.kind !== identity.keyStore.kind) throw new FleetkeyError('KEYSTORE_ERROR', { cause: new Error('key store kind differs from identity.json') });
   const tls = await currentTlsIdentity(store, stored);
-  const pins = PinSet.parse(identity.pins);
-  const est = new EstClient({ hubUrl: identity.hubUrl, pins, knownCertificates: stored.chainDers, clock, timeoutMs: options.timeoutMs });
+  const trust = await openFollower({ stateDir: options.stateDir, hubUrl: identity.hubUrl, pins: identity.pins, clock, timeoutMs: options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
+  const est = new EstClient({ hubUrl: identity.hubUrl, pins: trust.pins(), trust, knownCertificates: stored.chainDers, clock, timeoutMs: options.timeoutMs });
+  const caCertificates = [...(await est.getCaCerts()), ...stored.chainDers]; // the device CA as the current root certifies it
   const label = newKeyLabel(clock, randomBytes(4).toString('hex'));
   const key = await store.create(label, identity.keyAlgorithm);
   const spki = await key.publicKeySpki();
   const csr = await buildCsr({ spki, subject: [['CN', identity.deviceId]], algorithm: key.algorithm, sign: (data) => key.sign(data) });
   const issued = await est.simpleReenroll(csr, tls);
-  const accepted = acceptIssuedCertificate({ issued, caCertificates: stored.chainDers, spki, pins, clock });
+  const accepted = acceptIssuedCertificate({ issued, caCertificates, spki, pins: est.pins, clock });
   if (accepted.deviceId !== identity.deviceId) {
     throw new FleetkeyError('HUB_PROTOCOL_ERROR', { cause: new Error('the renewed certificate names a different device') });
   }

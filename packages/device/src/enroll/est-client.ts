@@ -4,6 +4,9 @@
  * Invariants:
  * - Every request goes over a socket from connectPinned: the claim token (HTTP Basic password,
  *   RFC 7030 §3.2.3) is written only after the hub proved the pinned key.
+ * - With a trust source (the device's TrustFollower), a chain to an unpinned root first makes
+ *   the device catch up through the signed trust bundles and retry once (connect-following.ts,
+ *   ADR 0026); the request is written only to a hub that proved a key pinned after that walk.
  * - The token appears only in the Authorization header: never in a URL, error, cause or log.
  * - simplereenroll (RFC 7030 §4.2.2) authenticates with the current certificate over mutual TLS
  *   and sends no token.
@@ -12,7 +15,7 @@
  */
 import { decodeCertsOnly, FleetkeyError, systemClock, type Clock } from '@fleetkey/protocol';
 import type { TlsKeyOptions } from '../keystore/types.js';
-import { connectPinned } from '../trust/connect.js';
+import { connectFollowing, fixedTrust, type TrustSource } from '../trust/connect-following.js';
 import type { PinSet } from '../trust/pin-set.js';
 import { requestOverSocket, type HttpRequest, type HttpResponse } from './http-over-socket.js';
 import { basicAuthorization, checkClaimToken, MEDIA_PKCS10, MEDIA_PKCS7, pkcs7Body, toBase64Lines } from './est-wire.js';
@@ -41,6 +44,8 @@ export function parseHubUrl(hubUrl: string): HubAddress {
 export interface EstClientOptions {
   readonly hubUrl: string;
   readonly pins: PinSet;
+  /** Follows the hub's trust bundles; its pins replace `pins` (ADR 0026). */
+  readonly trust?: TrustSource;
   readonly knownCertificates?: readonly Uint8Array[];
   readonly timeoutMs?: number;
   readonly clock?: Clock;
@@ -60,10 +65,17 @@ export interface MutualTlsIdentity {
 export class EstClient {
   readonly #options: EstClientOptions;
   readonly #hub: HubAddress;
+  readonly #trust: TrustSource;
 
   constructor(options: EstClientOptions) {
     this.#options = options;
     this.#hub = parseHubUrl(options.hubUrl);
+    this.#trust = options.trust ?? fixedTrust(options.pins);
+  }
+
+  /** The pins in use now (after a catch-up, the new ones): what issued certificates must reach. */
+  get pins(): PinSet {
+    return this.#trust.pins();
   }
 
   /** RFC 7030 §4.1: the CA certificates (device CA, then hub root), as DER. */
@@ -86,14 +98,13 @@ export class EstClient {
   }
 
   async #send(req: Omit<HttpRequest, 'host'>, identity?: MutualTlsIdentity): Promise<HttpResponse> {
-    const socket = await connectPinned({
+    const socket = await connectFollowing({
       ...this.#hub,
-      pins: this.#options.pins,
       knownCertificates: this.#options.knownCertificates ?? [],
       timeoutMs: this.#options.timeoutMs,
       clock: this.#options.clock ?? systemClock,
       ...(identity === undefined ? {} : { clientKey: identity.clientKey, clientCert: identity.clientCert }),
-    });
+    }, this.#trust);
     const host = this.#hub.host.includes(':') ? `[${this.#hub.host}]` : this.#hub.host;
     return requestOverSocket(socket, { ...req, host: `${host}:${this.#hub.port}`, timeoutMs: this.#options.timeoutMs });
   }

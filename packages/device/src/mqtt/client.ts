@@ -17,7 +17,7 @@ import type { SecureContext, TLSSocket } from 'node:tls';
 import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import { envelopePayload, newMessageId } from '../outbox/message-id.js';
 import type { FileOutbox, QueuedMessage } from '../outbox/outbox.js';
-import { connectPinned } from '../trust/connect.js';
+import { connectFollowing, fixedTrust } from '../trust/connect-following.js';
 import type { PinSet } from '../trust/pin-set.js';
 import type { TrustFollower } from '../trust/follow.js';
 import { Backoff, type Timers } from './backoff.js';
@@ -213,19 +213,12 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   /** Pinned TLS; a chain to an unpinned root first makes the device catch up (ADR 0022), once. */
-  async #connectTrusted(): Promise<TLSSocket> {
+  #connectTrusted(): Promise<TLSSocket> {
     const s = this.#setup;
-    const open = (): Promise<TLSSocket> => connectPinned({
-      host: s.host, port: s.port, pins: s.trust?.pins() ?? s.pins, knownCertificates: s.knownCertificates,
+    return connectFollowing({
+      host: s.host, port: s.port, knownCertificates: s.knownCertificates,
       secureContext: s.secureContext, alpnProtocols: ['mqtt'], timeoutMs: s.timeoutMs, clock: s.clock,
-    });
-    try {
-      return await open();
-    } catch (err) {
-      const unpinned = err instanceof FleetkeyError && err.code === 'PIN_MISMATCH';
-      if (!unpinned || s.trust === undefined || !(await s.trust.onUnpinned())) throw err;
-      return open();
-    }
+    }, s.trust ?? fixedTrust(s.pins));
   }
 
   /** Subscribes, resends the outbox, and waits for the session to end; returns why it ended. */

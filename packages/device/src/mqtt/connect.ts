@@ -22,7 +22,7 @@ import { FileOutbox, outboxDirectory, type OutboxOptions } from '../outbox/outbo
 import { adoptBundle, readBundleDevice } from '../state/bundle.js';
 import { loadIdentity, type StoredIdentity } from '../state/identity.js';
 import { PinSet } from '../trust/pin-set.js';
-import { TrustFollower, httpsBundleSource } from '../trust/follow.js';
+import { openFollower } from '../trust/follow.js';
 import { Backoff, systemTimers, type BackoffOptions, type Timers } from './backoff.js';
 import { DeviceClient } from './client.js';
 
@@ -95,7 +95,7 @@ export async function connect(options: ConnectOptions): Promise<DeviceClient> {
   if (port > 65535) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'mqttPort' } });
   const clock = options.clock ?? systemClock;
   const timeoutMs = positive(options.timeoutMs, 10_000, 'timeoutMs');
-  const trust = await TrustFollower.open({ stateDir: options.stateDir, identityPins: stored.identity.pins, source: httpsBundleSource(hub, timeoutMs), clock });
+  const trust = await openFollower({ stateDir: options.stateDir, hubUrl: stored.identity.hubUrl, pins: stored.identity.pins, clock, timeoutMs });
   let client: DeviceClient | undefined;
   const outbox = await FileOutbox.open({ ...options.outbox, directory: outboxDirectory(options.stateDir), clock, onDrop: (m) => client?.notifyDropped(m) });
   client = new DeviceClient({

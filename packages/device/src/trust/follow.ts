@@ -19,7 +19,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import {
   FleetkeyError, MAX_BUNDLE_BYTES, decodeCandidate, verifyChain, verifyInitial, verifyNext, type Clock, type TrustBundle,
 } from '@fleetkey/protocol';
-import type { HubAddress } from '../enroll/est-client.js';
+import { parseHubUrl, type HubAddress } from '../enroll/est-client.js';
 import { requestOverSocket } from '../enroll/http-over-socket.js';
 import type { PinSet } from './pin-set.js';
 import { loadTrustBundle, pinsAt, saveTrustBundle } from './trust-store.js';
@@ -138,4 +138,10 @@ export class TrustFollower {
     });
     return this.#busy;
   }
+}
+
+/** The follower of a device's state directory, fetching bundles from its hub URL. */
+export function openFollower(o: { stateDir: string; hubUrl: string; pins: readonly string[]; clock: Clock; timeoutMs: number }): Promise<TrustFollower> {
+  const source = httpsBundleSource(parseHubUrl(o.hubUrl), o.timeoutMs);
+  return TrustFollower.open({ stateDir: o.stateDir, identityPins: o.pins, source, clock: o.clock });
 }

@@ -13,6 +13,9 @@
  *   so a device certificate issued under the same root can never impersonate the hub.
  *   Purpose `client`: the leaf's EKU, when present, includes id-kp-clientAuth.
  * - Paths are at most MAX_PATH_LENGTH certificates and use each candidate once (no loops).
+ * - Where several issuers signed a certificate (a device CA re-certified by a new root, a root
+ *   cross-signed by its predecessor: ADR 0021), every one is tried, pinned ones first, within
+ *   MAX_SEARCH_STEPS (RFC 4158 path building); the first path that reaches a pin wins.
  * - Failure is a PathError whose message says why; callers map it to their public code.
  */
 import { X509Certificate } from 'node:crypto';
@@ -20,6 +23,8 @@ import type { Clock } from '@fleetkey/protocol';
 import type { PinSet } from './pin-set.js';
 
 export const MAX_PATH_LENGTH = 6;
+/** Issuer candidates tried in one verification (cross-signed roots give several paths). */
+export const MAX_SEARCH_STEPS = 64;
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -85,9 +90,55 @@ function checkPurpose(leaf: X509Certificate, purpose: PathPurpose): void {
   }
 }
 
-function findIssuer(child: X509Certificate, candidates: readonly X509Certificate[], used: ReadonlySet<X509Certificate>, pins: PinSet): X509Certificate | undefined {
-  const issuers = candidates.filter((c) => !used.has(c) && child.checkIssued(c) && child.verify(c.publicKey));
-  return issuers.find((c) => pins.matchesCertificate(c)) ?? issuers[0];
+interface Search {
+  readonly candidates: readonly X509Certificate[];
+  readonly pins: PinSet;
+  readonly now: number;
+  steps: number;
+  /** The first reason a branch failed: for a single chain, exactly where it broke. */
+  failure: PathError | undefined;
+}
+
+function issuerProblem(issuer: X509Certificate, now: number): PathError | undefined {
+  if (!issuer.ca) return new PathError(`issuer ${describe(issuer)} is not a CA (basicConstraints cA is not TRUE)`);
+  try {
+    checkValidity(issuer, now);
+    return undefined;
+  } catch (err) {
+    return err as PathError;
+  }
+}
+
+/** Depth-first over every issuer that signed `path`'s last certificate, pinned ones first. */
+function extend(path: readonly X509Certificate[], s: Search): X509Certificate[] | undefined {
+  const child = path[path.length - 1]!;
+  if (path.length >= MAX_PATH_LENGTH) {
+    s.failure ??= new PathError(`no pinned key within ${MAX_PATH_LENGTH} certificates`);
+    return undefined;
+  }
+  const issuers = s.candidates.filter((c) => !path.includes(c) && child.checkIssued(c) && child.verify(c.publicKey));
+  if (issuers.length === 0) s.failure ??= new PathError(`no presented certificate signed ${describe(child)}; the path does not reach a pinned key`);
+  issuers.sort((a, b) => Number(s.pins.matchesCertificate(b)) - Number(s.pins.matchesCertificate(a)));
+  for (const issuer of issuers) {
+    if (++s.steps > MAX_SEARCH_STEPS) {
+      s.failure = new PathError(`path search exceeded ${MAX_SEARCH_STEPS} steps`);
+      return undefined;
+    }
+    const problem = issuerProblem(issuer, s.now);
+    if (problem !== undefined) {
+      s.failure ??= problem;
+      continue;
+    }
+    const next = [...path, issuer];
+    if (s.pins.matchesCertificate(issuer)) return next;
+    if (issuer.checkIssued(issuer)) {
+      s.failure ??= new PathError(`the path ends at root ${describe(issuer)}, whose key is not pinned`);
+      continue;
+    }
+    const found = extend(next, s);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**
@@ -104,19 +155,8 @@ export function verifyPinnedPath(input: PinnedPathInput): PinnedPath {
   const candidates = [...rest, ...parseAll(input.known ?? [])];
   checkValidity(leaf, now);
   checkPurpose(leaf, input.purpose);
-  const path: X509Certificate[] = [leaf];
-  const used = new Set<X509Certificate>(path);
-  let child = leaf;
-  while (path.length < MAX_PATH_LENGTH) {
-    const issuer = findIssuer(child, candidates, used, input.pins);
-    if (issuer === undefined) throw new PathError(`no presented certificate signed ${describe(child)}; the path does not reach a pinned key`);
-    if (!issuer.ca) throw new PathError(`issuer ${describe(issuer)} is not a CA (basicConstraints cA is not TRUE)`);
-    checkValidity(issuer, now);
-    path.push(issuer);
-    used.add(issuer);
-    if (input.pins.matchesCertificate(issuer)) return { certificates: path, leaf, anchor: issuer };
-    if (issuer.checkIssued(issuer)) throw new PathError(`the path ends at root ${describe(issuer)}, whose key is not pinned`);
-    child = issuer;
-  }
-  throw new PathError(`no pinned key within ${MAX_PATH_LENGTH} certificates`);
+  const search: Search = { candidates, pins: input.pins, now, steps: 0, failure: undefined };
+  const path = extend([leaf], search);
+  if (path === undefined) throw search.failure ?? new PathError('no path to a pinned key');
+  return { certificates: path, leaf, anchor: path[path.length - 1]! };
 }

@@ -4,8 +4,9 @@
  *
  * Invariants — in this order, and a failing check changes nothing:
  * 1. The envelope signature verifies under its signer certificate (MANIFEST_INVALID).
- * 2. The signer is a kit this hub recorded, byte for byte, and its certificate verifies under the
- *    hub root (MANIFEST_INVALID): the chain is leaf → kit sub-CA → hub root.
+ * 2. The signer is a kit this hub recorded, byte for byte, and its certificate verifies under a
+ *    hub root still trusted (MANIFEST_INVALID): the chain is leaf → kit sub-CA → hub root, where
+ *    the root is one since the latest recovery (trust/lineage.ts, ADR 0026).
  * 3. The kit, and the manifest body, belong to the importing organisation (MANIFEST_OTHER_ORGANISATION).
  * 4. counter ≤ the kit's count (FACTORY_LIMIT_EXCEEDED); counter ≥ the imported counter, and the
  *    entries already imported are unchanged (MANIFEST_STALE); the same digest again is a no-op.
@@ -37,10 +38,16 @@ const fail = (code: 'MANIFEST_INVALID' | 'MANIFEST_STALE' | 'MANIFEST_DUPLICATE'
   throw new FleetkeyError(code, { cause: new Error(reason), ...(index === undefined ? {} : { details: { index } }) });
 };
 
-async function checkKit(store: Store, opened: OpenedManifest, rootSpki: Buffer, tenantId: string): Promise<FactoryKitRecord> {
+async function signedByOneOf(certificate: Buffer, rootSpkis: readonly Buffer[]): Promise<boolean> {
+  const parsed = parseCertificate(certificate);
+  for (const spki of rootSpkis) if (await verifyCertificateSignature(parsed, spki)) return true;
+  return false;
+}
+
+async function checkKit(store: Store, opened: OpenedManifest, rootSpkis: readonly Buffer[], tenantId: string): Promise<FactoryKitRecord> {
   const kit = await store.batches.getKit(opened.body.kitId);
   if (kit === undefined || !kit.certificate.equals(opened.signerCertificate)) return fail('MANIFEST_INVALID', 'signer is not a kit of this hub');
-  if (!(await verifyCertificateSignature(parseCertificate(kit.certificate), rootSpki))) return fail('MANIFEST_INVALID', 'kit not signed by the hub root');
+  if (!(await signedByOneOf(kit.certificate, rootSpkis))) return fail('MANIFEST_INVALID', 'kit not signed by a hub root still trusted');
   if (kit.tenantId !== tenantId || opened.body.tenantId !== tenantId) throw new FleetkeyError('MANIFEST_OTHER_ORGANISATION');
   return kit;
 }
@@ -97,8 +104,8 @@ async function checkDuplicates(store: Store, certs: readonly CertificateRecord[]
 }
 
 /** Runs checks 2–5 on an opened manifest (check 1 is `openSignedManifest`). */
-export async function planImport(store: Store, opened: OpenedManifest, rootSpki: Buffer, tenantId: string): Promise<ImportPlan> {
-  const kit = await checkKit(store, opened, rootSpki, tenantId);
+export async function planImport(store: Store, opened: OpenedManifest, rootSpkis: readonly Buffer[], tenantId: string): Promise<ImportPlan> {
+  const kit = await checkKit(store, opened, rootSpkis, tenantId);
   const { body, digest } = opened;
   await checkHistory(store, kit, body);
   if (body.counter === kit.importedCounter) return { kit, body, digest, alreadyImported: true, certificates: [] };

@@ -4,13 +4,15 @@
  * Invariants:
  * - The kit key is made by the CLI; the hub only sees its CSR (proof of possession checked) and
  *   never holds the private key or the kit passphrase.
- * - The hub root signs the kit certificate (factory sub-CA profile, protocol factory-profile.ts)
- *   only for the session's own organisation, with a count ≤ MAX_KIT_COUNT and an issuance window
+ * - The hub root in service now (after a rotation, the new one: ADR 0026) signs the kit certificate
+ *   (factory sub-CA profile, protocol factory-profile.ts) only for the session's own organisation, with a count ≤ MAX_KIT_COUNT and an issuance window
  *   ≤ factoryKitMaxDays. Its notAfter is the window end plus the device certificate lifetime, so
  *   a device made on the last day can use its identity for its whole lifetime (ADR 0015).
  * - A new kit joins the device trust set (`onKitCreated`) at once; its devices still connect only
  *   after import, since the broker accepts recorded certificates only (mqtt/device-auth.ts).
  * - An import is audited, success or failure, and changes nothing on failure (factory-import.ts).
+ *   The kit must be certified by a root still trusted (trust/lineage.ts): any root since the
+ *   latest `hub recover`, never one a recovery dropped.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -25,12 +27,15 @@ import { planImport } from './factory-import.js';
 
 export interface FactoryServiceDeps {
   readonly store: Store;
-  readonly root: CaIdentity;
+  /** The root in service now (it changes at a rotation or recovery, ADR 0021). */
+  readonly root: () => CaIdentity;
+  /** Root SPKIs a kit may be certified by at import (trust/lineage.ts). */
+  readonly importRoots: () => Promise<readonly Buffer[]>;
   readonly clock: Clock;
   readonly maxWindowMs: number;
   readonly deviceValidityMs: number;
   readonly hubUrl: () => string;
-  readonly pin: string;
+  readonly pin: () => string;
   readonly onKitCreated: (certificate: Buffer) => void;
 }
 
@@ -63,13 +68,14 @@ export class FactoryService {
     const now = this.#d.clock.now();
     const windowStart = now - BACKDATE_MS;
     const windowEnd = now + windowMs;
-    const root = parseCertificate(this.#d.root.certificate);
+    const signer = this.#d.root();
+    const root = parseCertificate(signer.certificate);
     const certificate = await signCertificate(factoryCaTemplate({
       orgName: tenant.name, kitId, spki: csr.spki, serial: randomSerial(),
       notBefore: new Date(windowStart - (windowStart % 1000)),
       notAfter: new Date(Math.min(windowEnd + this.#d.deviceValidityMs, root.notAfter.getTime())),
-      issuerName: root.subject, issuerSpki: this.#d.root.signer.spki,
-    }), this.#d.root.signer);
+      issuerName: root.subject, issuerSpki: signer.signer.spki,
+    }), signer.signer);
     await this.#d.store.batches.createKit(
       { id: kitId, tenantId: owner.tenantId, certificate, maxCount: input.count, windowStart, windowEnd, createdAt: now, createdBy: `owner:${owner.ownerId}`, importedCounter: 0, importedDigest: null },
       { category: 'certificate', type: 'factory_kit.create', result: 'success', actor: `owner:${owner.ownerId}`, source: owner.source, session: owner.session, tenantId: owner.tenantId, details: { kitId, count: input.count, windowEnd: new Date(windowEnd).toISOString() } },
@@ -79,15 +85,15 @@ export class FactoryService {
       kitId, tenantId: owner.tenantId, orgName: tenant.name, maxCount: input.count,
       windowStart: new Date(windowStart).toISOString(), windowEnd: new Date(windowEnd).toISOString(),
       deviceValidityDays: Math.floor(this.#d.deviceValidityMs / 86_400_000),
-      caCertificatePem: toPem('CERTIFICATE', certificate), rootCertificatePem: toPem('CERTIFICATE', this.#d.root.certificate),
-      hubUrl: this.#d.hubUrl(), pin: this.#d.pin,
+      caCertificatePem: toPem('CERTIFICATE', certificate), rootCertificatePem: toPem('CERTIFICATE', signer.certificate),
+      hubUrl: this.#d.hubUrl(), pin: this.#d.pin(),
     };
   }
 
   async importManifest(owner: OwnerContext, value: unknown): Promise<Record<string, unknown>> {
     const audit = { category: 'certificate', type: 'factory.import', actor: `owner:${owner.ownerId}`, source: owner.source, session: owner.session, tenantId: owner.tenantId } as const;
     try {
-      const plan = await planImport(this.#d.store, await openSignedManifest(value), this.#d.root.signer.spki, owner.tenantId);
+      const plan = await planImport(this.#d.store, await openSignedManifest(value), await this.#d.importRoots(), owner.tenantId);
       const details = { kitId: plan.kit.id, counter: plan.body.counter, imported: plan.certificates.length, digest: plan.digest };
       if (plan.alreadyImported) {
         await this.#d.store.audit.append({ ...audit, result: 'success', details: { ...details, alreadyImported: true } });
