@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
@@ -125,7 +125,17 @@ test('unit: MakeCredential in node:crypto is activated by swtpm (tpm2_activatecr
     const otherName = Buffer.from(ak.name);
     otherName[otherName.length - 1]! ^= 1;
     const wrong = makeCredential(ekParametersOf(ek), secret, otherName);
-    await assert.rejects(attester.activate(wrong.credentialBlob, wrong.secret), /tpm2_activatecredential failed/, 'the TPM refuses a credential for another name');
+    await assert.rejects(attester.activate(wrong.credentialBlob, wrong.secret), (err: unknown) =>
+      err instanceof FleetkeyError && err.code === 'KEYSTORE_ERROR' && /tpm2_activatecredential failed/.test(String((err.cause as Error).message)), 'the TPM refuses a credential for another name');
+    // The same layout as tpm2_makecredential's own output for this EK and name.
+    const work = mkdtempSync(join(tmpdir(), 'fleetkey-mkcred-'));
+    await writeFile(join(work, 'ek.pem'), ek.export({ format: 'pem', type: 'spki' }));
+    await writeFile(join(work, 'secret'), secret);
+    await tpm.tool('tpm2_makecredential', ['-T', 'none', '-e', join(work, 'ek.pem'), '-G', 'rsa', '-s', join(work, 'secret'), '-n', ak.name.toString('hex'), '-o', join(work, 'cred')]);
+    const theirs = await readFile(join(work, 'cred'));
+    await rm(work, { recursive: true, force: true });
+    assert.equal(theirs.length, toolsCredentialFile(made).length);
+    assert.deepEqual(theirs.subarray(0, 10), toolsCredentialFile(made).subarray(0, 10), 'magic, version and TPM2B_ID_OBJECT size agree');
   } finally {
     await attester.dispose();
   }
