@@ -18,6 +18,7 @@ import { buildCsr, FleetkeyError } from '@fleetkey/protocol';
 import { AttestHub, enroll, enrollWithTpmAttestation, PinSet, TpmAttester, TpmKeyHandle, TpmKeyStore, type AttestConnection } from '@fleetkey/device';
 import { loadConfig, makeCredential, ekParametersOf, openAdminContext, parseTpm2bPublic, startHub, toolsCredentialFile, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
+import { runCli } from '../helpers/cli.js';
 import { startEkSwtpm, type EkSwtpm } from '../helpers/swtpm-ek.js';
 
 let dir: string;
@@ -255,4 +256,16 @@ test('requireAttestation: a claim token alone (chip-less impostor with a stolen 
   } finally {
     await api('PUT', '/api/v1/attestation/policy', { requireAttestation: false });
   }
+});
+
+test('CLI: fleetkey device enroll --attest tpm --keystore tpm:TCTI enrolls a tpm-attested device', async () => {
+  const { token } = await claimToken();
+  const stateDir = join(dir, 'cli-device');
+  const chainFile = join(dir, 'ek-issuer.pem');
+  await writeFile(chainFile, tpm.issuerPem);
+  const enrolled = await runCli(['device', 'enroll', '--hub', hub.url, '--pin', hub.pin, '--token', '-', '--state-dir', stateDir,
+    '--keystore', `tpm:${tpm.tcti}`, '--attest', 'tpm', '--ek-chain', chainFile, '--json'], `${token}\n`);
+  assert.equal(enrolled.code, 0, enrolled.stderr);
+  const deviceId = JSON.parse(enrolled.stdout).deviceId as string;
+  assert.equal((await api('GET', `/api/v1/devices/${deviceId}`)).body.keyProtection, 'tpm-attested');
 });
