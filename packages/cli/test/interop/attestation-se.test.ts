@@ -18,6 +18,7 @@ import { AttestHub, enrollWithSeAttestation, Pkcs11KeyStore, PinSet, type KeyHan
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
 import { cliTokens, type CliTokens } from '../helpers/softhsm.js';
+import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/swtpm-ek.js';
 
 let dir: string;
@@ -28,6 +29,7 @@ let store: Pkcs11KeyStore;
 let factoryKey: KeyHandle;
 let deviceCertPem: string;
 let strangerCertPem: string;
+let otpauthUri: string;
 
 const api = async (method: string, path: string, body?: unknown, token = ownerToken): Promise<{ status: number; body: any }> =>
   apiCall(hub.url, hub.rootCertPem, method, path, body, token);
@@ -59,6 +61,7 @@ before(async () => {
   const admin = await openAdminContext(hub.config);
   const created = await admin.createOrganisationWithOwner({ orgName: 'Elements', email: 'o@se.example', password: 'se attestation password' });
   await admin.close();
+  otpauthUri = created.otpauthUri;
   const session = await api('POST', '/api/v1/sessions', { email: 'o@se.example', password: 'se attestation password', totp: OTPAuth.URI.parse(created.otpauthUri).generate() }, '');
   ownerToken = session.body.token as string;
   assert.equal((await api('POST', '/api/v1/attestation/vendor-roots', { kind: 'se', pem: vendor.caPem })).status, 201);
@@ -140,4 +143,26 @@ test('owned-chip list: a genuine chip of a registered vendor that the organisati
   assert.equal((await api('POST', '/api/v1/attestation/owned-chips', { entries: [{ match: 'serial', value: '01' }] })).status, 201);
   const before = await snapshot();
   await refused(seExchange(await claimToken(), deviceCertPem), /not on the organisation's owned-chip list/, before);
+});
+
+test('CLI: fleetkey attestation roots/chips/policy manage the organisation\'s attestation trust', async () => {
+  const sessionFile = join(dir, 'cli-session.json');
+  // The next TOTP step: the step of the test's own login was accepted once already (RFC 6238 §5.2).
+  const totp = OTPAuth.URI.parse(otpauthUri).generate({ timestamp: Date.now() + 30_000 });
+  const login = await runCli(['login', '--hub', hub.url, '--pin', hub.pin, '--email', 'o@se.example', '--session-file', sessionFile, '--totp', totp], 'se attestation password\n');
+  assert.equal(login.code, 0, login.stderr);
+  const cli = (args: string[]) => runCli(['attestation', ...args, '--session-file', sessionFile, '--json']);
+  const listed = await cli(['roots', 'list']);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(JSON.parse(listed.stdout).items.length, 1);
+  const chip = new X509Certificate(deviceCertPem);
+  const added = await cli(['chips', 'add', '--serial', chip.serialNumber]);
+  assert.equal(JSON.parse(added.stdout).added, 1);
+  const set = await cli(['policy', 'set', '--require-attestation', 'true']);
+  assert.equal(JSON.parse(set.stdout).requireAttestation, true);
+  assert.equal((await api('GET', '/api/v1/attestation/policy')).body.requireAttestation, true);
+  const bad = await cli(['policy', 'set', '--require-attestation', 'maybe']);
+  assert.equal(bad.code, 2, 'a bad value is VALIDATION_FAILED');
+  assert.match(bad.stderr, /VALIDATION_FAILED/);
+  await cli(['policy', 'set', '--require-attestation', 'false']);
 });
