@@ -6,7 +6,7 @@
 export { enroll, type EnrollOptions, type IdentitySummary } from './api/enroll.js';
 export { enrollWithTpmAttestation, enrollWithSeAttestation, type TpmAttestedEnrollOptions, type SeAttestedEnrollOptions } from './api/enroll-attested.js';
 export { AttestHub, ATTEST_PATH, type AttestConnection } from './attest/hub-channel.js';
-export { TpmAttester, EK_HANDLE, EK_CERT_NV_INDEX } from './attest/tpm-evidence.js';
+export { TpmAttester, EK_HANDLES, type EkKind } from './attest/tpm-evidence.js';
 export { renew, type RenewOptions } from './api/renew.js';
 export { status, RENEW_AT_FRACTION, type CertificateState, type DeviceStatus, type StatusOptions } from './api/status.js';
 

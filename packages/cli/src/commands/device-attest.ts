@@ -2,7 +2,7 @@
  * `fleetkey device enroll … --attest tpm|se` (ADR 0027): enrollment with the claim token *and*
  * the chip's proof, through the SDK's typed calls.
  *
- *   --attest tpm  --keystore tpm[:TCTI] [--ek-chain intermediate.pem …]
+ *   --attest tpm  --keystore tpm[:TCTI] [--ek rsa|ecc] [--ek-chain intermediate.pem …]
  *   --attest se   --keystore pkcs11:URI --se-label LABEL --se-cert device.pem [--ek-chain …]
  *
  * Invariants: the same input rules as `device enroll` (token never printed); a kind that cannot
@@ -21,6 +21,8 @@ export interface AttestInputs {
   readonly keyStore: KeyStore;
   readonly keyAlgorithm: KeyAlgorithm | undefined;
   readonly ekChain: readonly string[] | undefined;
+  /** `rsa` (default) or `ecc` (the P-384 high-range EK). */
+  readonly ek: string | undefined;
   readonly seLabel: string | undefined;
   readonly seCert: string | undefined;
 }
@@ -36,7 +38,8 @@ export async function enrollAttested(o: AttestInputs): Promise<IdentitySummary> 
   const chain = await pemFiles(o.ekChain);
   if (o.attest === 'tpm') {
     if (!(o.keyStore instanceof TpmKeyStore)) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'keystore', reason: '--attest tpm needs --keystore tpm[:TCTI]' } });
-    return enrollWithTpmAttestation({ ...base, keyStore: o.keyStore, ekChain: chain, ...(o.keyAlgorithm === undefined ? {} : { keyAlgorithm: o.keyAlgorithm }) });
+    if (o.ek !== undefined && o.ek !== 'rsa' && o.ek !== 'ecc') throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'ek', allowed: 'rsa, ecc' } });
+    return enrollWithTpmAttestation({ ...base, keyStore: o.keyStore, ekChain: chain, ek: o.ek ?? 'rsa', ...(o.keyAlgorithm === undefined ? {} : { keyAlgorithm: o.keyAlgorithm }) });
   }
   if (o.attest === 'se') {
     if (o.seLabel === undefined || o.seCert === undefined) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'se-label/se-cert' } });

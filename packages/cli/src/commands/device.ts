@@ -50,6 +50,7 @@ const OPTIONS = {
   'hub-mqtt': { type: 'string' },
   attest: { type: 'string' },
   'ek-chain': { type: 'string', multiple: true },
+  ek: { type: 'string' },
   'se-label': { type: 'string' },
   'se-cert': { type: 'string' },
 } as const;
@@ -125,7 +126,7 @@ async function run(argv: string[], io: DeviceCommandIo, env: NodeJS.ProcessEnv):
         ? await enroll({ hubUrl: inputs.hubUrl, pin: inputs.pins, token: inputs.token, stateDir, keyAlgorithm: keyAlgorithm(values['key-alg']), keyStore })
         : await enrollAttested({
           ...inputs, attest: values.attest, stateDir, keyStore, keyAlgorithm: values['key-alg'] === undefined ? undefined : keyAlgorithm(values['key-alg']),
-          ekChain: values['ek-chain'], seLabel: values['se-label'], seCert: values['se-cert'],
+          ekChain: values['ek-chain'], ek: values.ek, seLabel: values['se-label'], seCert: values['se-cert'],
         });
       print(io, values.json, result, `enrolled as device ${result.deviceId}`);
       return 0;

@@ -153,6 +153,12 @@ test('pristine TPM evidence enrolls a tpm-attested device (SDK enrollWithTpmAtte
   assert.equal(device.body.enrolledVia, 'tpm-attestation');
 });
 
+test('pristine evidence with the ECC P-384 EK (high-range template; MakeCredential by ECDH + KDFe) enrolls', async () => {
+  const { token } = await claimToken();
+  const identity = await enrollWithTpmAttestation({ hubUrl: hub.url, pin: hub.pin, token, stateDir: join(dir, 'ecc-ek-device'), keyStore, ek: 'ecc', ekChain: [der(tpm.issuerPem)] });
+  assert.equal((await api('GET', `/api/v1/devices/${identity.deviceId}`)).body.keyProtection, 'tpm-attested');
+});
+
 test('EK certificate from an unregistered vendor is refused at the challenge', async () => {
   const { token } = await claimToken();
   const before = await snapshot();

@@ -21,7 +21,7 @@ import { TpmKeyHandle, type TpmKeyStore } from '../keystore/tpm/tpm-keystore.js'
 import { hasIdentity, saveIdentity, sha256Hex } from '../state/identity.js';
 import { PinSet } from '../trust/pin-set.js';
 import { AttestHub, field, text, type AttestConnection } from '../attest/hub-channel.js';
-import { TpmAttester } from '../attest/tpm-evidence.js';
+import { TpmAttester, type EkKind } from '../attest/tpm-evidence.js';
 import { acceptIssuedCertificate, newKeyLabel } from './issued.js';
 import type { IdentitySummary } from './enroll.js';
 
@@ -39,7 +39,9 @@ export interface TpmAttestedEnrollOptions extends AttestedEnrollBase {
   /** The `tpm` key store that makes the operational key (its TCTI is the TPM attested). */
   readonly keyStore: TpmKeyStore;
   readonly keyAlgorithm?: KeyAlgorithm;
-  /** DER EK certificate; default read from NV index 0x01c00002. */
+  /** Which EK: `rsa` (RSA 2048, default) or `ecc` (ECC P-384 high range), ADR 0027. */
+  readonly ek?: EkKind;
+  /** DER EK certificate; default read from the EK's NV index. */
   readonly ekCertificate?: Buffer;
   /** DER intermediates between the EK certificate and the vendor root, if the hub needs them. */
   readonly ekChain?: readonly Buffer[];
@@ -67,7 +69,7 @@ const b64 = (b: Buffer): string => b.toString('base64');
  */
 export async function enrollWithTpmAttestation(options: TpmAttestedEnrollOptions): Promise<IdentitySummary> {
   const { pins, clock, hub, caCertificates } = await prepare(options);
-  const attester = await TpmAttester.open(options.keyStore.locator);
+  const attester = await TpmAttester.open(options.keyStore.locator, options.ek ?? 'rsa');
   try {
     const ekCertificate = options.ekCertificate ?? (await attester.ekCertificate());
     const akPublic = await attester.createAk();

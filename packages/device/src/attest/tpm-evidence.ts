@@ -3,9 +3,12 @@
  * and its serialised, context-flushing sequences (keystore/tpm/tools.ts, ADR 0024 §6).
  *
  * Invariants:
- * - The EK is the TCG EK Credential Profile RSA 2048 EK: the persistent handle 0x81010001 when
- *   provisioned, else re-created from the default template (tpm2_createek); its certificate is
- *   read from NV index 0x01c00002 (profile §2.2.1.5) unless the caller supplies one.
+ * - The EK is one of the TCG EK Credential Profile EKs: `rsa` = RSA 2048 (persistent 0x81010001
+ *   when provisioned, else re-created from the default template by tpm2_createek; certificate in
+ *   NV 0x01c00002) or `ecc` = ECC P-384 high-range (persistent 0x81010016, certificate in NV
+ *   0x01c00016; never re-created: the default ECC template is P-256).
+ * - The EK's own attributes decide its authorisation: userWithAuth (high-range EKs) → empty
+ *   password; otherwise a policy session satisfying PolicySecret(endorsement) (the L templates).
  * - A new AK is created for each enrollment (restricted ECDSA P-256 signing key under the EK);
  *   its saved context lives in a private temp folder removed by `dispose()`.
  * - Credential activation uses a policy session satisfying the EK's PolicySecret(endorsement),
@@ -17,22 +20,25 @@ import { join } from 'node:path';
 import { withTpm } from '../keystore/tpm/tools.js';
 import type { TpmKeyHandle } from '../keystore/tpm/tpm-keystore.js';
 
-export const EK_HANDLE = '0x81010001';
-export const EK_CERT_NV_INDEX = '0x01c00002';
+export type EkKind = 'rsa' | 'ecc';
+export const EK_HANDLES: Readonly<Record<EkKind, { handle: string; nvIndex: string }>> = {
+  rsa: { handle: '0x81010001', nvIndex: '0x01c00002' },
+  ecc: { handle: '0x81010016', nvIndex: '0x01c00016' },
+};
 
 type Run = (name: string, args: readonly string[]) => Promise<Buffer>;
 
 export class TpmAttester {
-  private constructor(private readonly tcti: string, private readonly dir: string) {}
+  private constructor(private readonly tcti: string, private readonly dir: string, private readonly ek: EkKind) {}
 
-  static async open(tcti: string): Promise<TpmAttester> {
-    return new TpmAttester(tcti, await mkdtemp(join(tmpdir(), 'fleetkey-attest-')));
+  static async open(tcti: string, ek: EkKind = 'rsa'): Promise<TpmAttester> {
+    return new TpmAttester(tcti, await mkdtemp(join(tmpdir(), 'fleetkey-attest-')), ek);
   }
 
   /** The EK certificate (DER) from its NV index. */
   async ekCertificate(): Promise<Buffer> {
     return withTpm(this.tcti, async (run, dir) => {
-      await run('tpm2_nvread', [EK_CERT_NV_INDEX, '-o', join(dir, 'ek.der')]);
+      await run('tpm2_nvread', [EK_HANDLES[this.ek].nvIndex, '-o', join(dir, 'ek.der')]);
       return readFile(join(dir, 'ek.der'));
     });
   }
@@ -54,6 +60,11 @@ export class TpmAttester {
     await writeFile(this.#p('cred.blob'), Buffer.concat([header, credentialBlob, encryptedSecret]), { mode: 0o600 });
     return withTpm(this.tcti, async (run) => {
       const ek = await this.#ek(run);
+      const printed = (await run('tpm2_readpublic', ['-c', ek])).toString();
+      if (/attributes:\s*\n\s*value:\s*\S*userwithauth/.test(printed)) {
+        await run('tpm2_activatecredential', ['-c', this.#p('ak.ctx'), '-C', ek, '-i', this.#p('cred.blob'), '-o', this.#p('secret')]);
+        return readFile(this.#p('secret'));
+      }
       await run('tpm2_startauthsession', ['--policy-session', '-S', this.#p('session.ctx')]);
       try {
         await run('tpm2_policysecret', ['-S', this.#p('session.ctx'), '-c', 'e']);
@@ -79,9 +90,10 @@ export class TpmAttester {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  /** The persistent EK if provisioned, else one re-created from the default template. */
+  /** The persistent EK if provisioned, else (RSA only) one re-created from the default template. */
   async #ek(run: Run): Promise<string> {
-    if (await run('tpm2_readpublic', ['-c', EK_HANDLE]).then(() => true, () => false)) return EK_HANDLE;
+    const { handle } = EK_HANDLES[this.ek];
+    if (this.ek === 'ecc' || (await run('tpm2_readpublic', ['-c', handle]).then(() => true, () => false))) return handle;
     await run('tpm2_createek', ['-c', this.#p('ek.ctx'), '-G', 'rsa', '-u', this.#p('ek.pub')]);
     return this.#p('ek.ctx');
   }

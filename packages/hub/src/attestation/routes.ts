@@ -40,9 +40,15 @@ function caller(request: FastifyRequest): AttestationCaller {
   return { secret, source: request.ip, binding: channelBindingOf(request.raw.socket) };
 }
 
+/** `onRequest`: no credential → 401 AUTH_REQUIRED before the body is parsed (as the owner routes). */
+async function requireToken(request: FastifyRequest): Promise<void> {
+  const secret = secretFromAuthorization(request.headers.authorization);
+  if (secret === undefined || secret.length === 0) throw new FleetkeyError('AUTH_REQUIRED');
+}
+
 export function registerAttestationRoutes<P extends PreparedCsr>(app: FastifyInstance, service: AttestationService<P>): void {
   const tpmChallengeBody = body({ ekCertificate: CERT, ekChain: CHAIN, akPublic: TPM_BLOB }, ['ekCertificate', 'akPublic']);
-  app.post(`${PREFIX}/tpm/challenge`, { schema: { body: tpmChallengeBody } }, async (request) => {
+  app.post(`${PREFIX}/tpm/challenge`, { onRequest: requireToken, schema: { body: tpmChallengeBody } }, async (request) => {
     const b = request.body as { ekCertificate: string; ekChain?: string[]; akPublic: string };
     return service.tpmChallenge(caller(request), {
       ekCertificate: bytes('ekCertificate', b.ekCertificate), ekChain: (b.ekChain ?? []).map((c) => bytes('ekChain', c)), akPublic: bytes('akPublic', b.akPublic),
@@ -53,7 +59,7 @@ export function registerAttestationRoutes<P extends PreparedCsr>(app: FastifyIns
     { challengeId: ID, csr: CSR, activatedSecret: TPM_BLOB, keyPublic: TPM_BLOB, certifyInfo: TPM_BLOB, certifySignature: TPM_BLOB },
     ['challengeId', 'csr', 'activatedSecret', 'keyPublic', 'certifyInfo', 'certifySignature'],
   );
-  app.post(`${PREFIX}/tpm/enroll`, { schema: { body: tpmEnrollBody } }, async (request, reply) => {
+  app.post(`${PREFIX}/tpm/enroll`, { onRequest: requireToken, schema: { body: tpmEnrollBody } }, async (request, reply) => {
     const b = request.body as Record<'challengeId' | 'csr' | 'activatedSecret' | 'keyPublic' | 'certifyInfo' | 'certifySignature', string>;
     const pkcs7 = await service.tpmEnroll(caller(request), {
       challengeId: b.challengeId, csr: bytes('csr', b.csr),
@@ -65,14 +71,14 @@ export function registerAttestationRoutes<P extends PreparedCsr>(app: FastifyIns
     return reply.header('Cache-Control', 'no-store').send({ pkcs7: pkcs7.toString('base64') });
   });
 
-  app.post(`${PREFIX}/se/challenge`, { schema: { body: body({ deviceCertificate: CERT, chain: CHAIN }, ['deviceCertificate']) } }, async (request) => {
+  app.post(`${PREFIX}/se/challenge`, { onRequest: requireToken, schema: { body: body({ deviceCertificate: CERT, chain: CHAIN }, ['deviceCertificate']) } }, async (request) => {
     const b = request.body as { deviceCertificate: string; chain?: string[] };
     return service.seChallenge(caller(request), {
       deviceCertificate: bytes('deviceCertificate', b.deviceCertificate), chain: (b.chain ?? []).map((c) => bytes('chain', c)),
     });
   });
 
-  app.post(`${PREFIX}/se/enroll`, { schema: { body: body({ challengeId: ID, csr: CSR, signature: b64(1024) }, ['challengeId', 'csr', 'signature']) } }, async (request, reply) => {
+  app.post(`${PREFIX}/se/enroll`, { onRequest: requireToken, schema: { body: body({ challengeId: ID, csr: CSR, signature: b64(1024) }, ['challengeId', 'csr', 'signature']) } }, async (request, reply) => {
     const b = request.body as { challengeId: string; csr: string; signature: string };
     const pkcs7 = await service.seEnroll(caller(request), { challengeId: b.challengeId, csr: bytes('csr', b.csr), signature: bytes('signature', b.signature) });
     return reply.header('Cache-Control', 'no-store').send({ pkcs7: pkcs7.toString('base64') });
