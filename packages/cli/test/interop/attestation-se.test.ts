@@ -103,6 +103,7 @@ async function seExchange(token: string, certPem: string, relay = false): Promis
   const signature = await factoryKey.sign(Buffer.concat([SE_CONTEXT, Buffer.from(String(challenge.nonce), 'base64'), signOn!.binding]));
   const csr = await buildCsr({ spki: await factoryKey.publicKeySpki(), subject: [], algorithm: 'p256', sign: (d) => factoryKey.sign(d), challengePassword: sendOn!.binding.toString('base64') });
   const body = { challengeId: String(challenge.challengeId), csr: csr.toString('base64'), signature: signature.toString('base64') };
+  if (relay) signOn!.close();
   return sendOn!.post('se/enroll', body);
 }
 
@@ -158,6 +159,8 @@ test('CLI: fleetkey attestation roots/chips/policy manage the organisation\'s at
   const chip = new X509Certificate(deviceCertPem);
   const added = await cli(['chips', 'add', '--serial', chip.serialNumber]);
   assert.equal(JSON.parse(added.stdout).added, 1);
+  // The chip is now on the list (by the serial as Node prints it): it enrolls again past the list check.
+  await assert.rejects(seExchange(await claimToken(), deviceCertPem), (err: unknown) => err instanceof FleetkeyError && err.code === 'KEY_ALREADY_ENROLLED');
   const set = await cli(['policy', 'set', '--require-attestation', 'true']);
   assert.equal(JSON.parse(set.stdout).requireAttestation, true);
   assert.equal((await api('GET', '/api/v1/attestation/policy')).body.requireAttestation, true);

@@ -80,11 +80,10 @@ export async function enrollWithTpmAttestation(options: TpmAttestedEnrollOptions
     if (!(key instanceof TpmKeyHandle)) throw new FleetkeyError('KEYSTORE_ERROR', { cause: new Error('not a TPM key') });
     const certified = await attester.certify(key);
     const connection = await hub.connect();
-    const csr = await boundCsr(key, connection);
-    const answer = await connection.post('tpm/enroll', {
-      challengeId: text(challenge, 'challengeId'), csr: b64(csr), activatedSecret: b64(activatedSecret),
+    const answer = await usingConnection(connection, async () => connection.post('tpm/enroll', {
+      challengeId: text(challenge, 'challengeId'), csr: b64(await boundCsr(key, connection)), activatedSecret: b64(activatedSecret),
       keyPublic: b64(certified.keyPublic), certifyInfo: b64(certified.certifyInfo), certifySignature: b64(certified.certifySignature),
-    });
+    }));
     return await save(options, { store: options.keyStore, label, key, answer, caCertificates, pins, clock });
   } finally {
     await attester.dispose();
@@ -105,10 +104,21 @@ export async function enrollWithSeAttestation(options: SeAttestedEnrollOptions):
   }
   const challenge = await hub.post('se/challenge', { deviceCertificate: b64(deviceCertificate), chain: (options.chain ?? []).map(b64) });
   const connection = await hub.connect();
-  const signature = await key.sign(Buffer.concat([Buffer.from('FLEETKEY-SE-ATTEST-V1\0', 'ascii'), field(challenge, 'nonce'), connection.binding]));
-  const csr = await boundCsr(key, connection);
-  const answer = await connection.post('se/enroll', { challengeId: text(challenge, 'challengeId'), csr: b64(csr), signature: b64(signature) });
+  const answer = await usingConnection(connection, async () => {
+    const signature = await key.sign(Buffer.concat([Buffer.from('FLEETKEY-SE-ATTEST-V1\0', 'ascii'), field(challenge, 'nonce'), connection.binding]));
+    const csr = await boundCsr(key, connection);
+    return connection.post('se/enroll', { challengeId: text(challenge, 'challengeId'), csr: b64(csr), signature: b64(signature) });
+  });
   return save(options, { store: options.keyStore, label: options.label, key, answer, caCertificates, pins, clock });
+}
+
+/** Runs `fn` (chip operations, then one post) and closes the connection whatever happens. */
+async function usingConnection<T>(connection: AttestConnection, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    connection.close();
+  }
 }
 
 async function prepare(options: AttestedEnrollBase) {

@@ -25,6 +25,8 @@ export interface AttestConnection {
   readonly binding: Buffer;
   /** POSTs JSON with the token and returns the JSON answer; the connection is closed after it. */
   post(path: string, body: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Closes the connection without a request (idempotent; `post` closes it too). */
+  close(): void;
 }
 
 export class AttestHub {
@@ -43,7 +45,7 @@ export class AttestHub {
     }
     // RFC 8446 §7.5: in TLS 1.3 "no context" and an empty context give the same exporter.
     const binding = socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
-    return { binding, post: (path, body) => this.#post(socket, path, body) };
+    return { binding, post: (path, body) => this.#post(socket, path, body), close: () => socket.destroy() };
   }
 
   /** One request on a connection of its own (the challenge needs no binding of its own). */

@@ -27,6 +27,8 @@ export const EK_HANDLES: Readonly<Record<EkKind, { handle: string; nvIndex: stri
 };
 
 type Run = (name: string, args: readonly string[]) => Promise<Buffer>;
+/** EK/AK sequences do not use the storage primary (only certify loads a key under it). */
+const NO_PRIMARY = { primary: false };
 
 export class TpmAttester {
   private constructor(private readonly tcti: string, private readonly dir: string, private readonly ek: EkKind) {}
@@ -40,7 +42,7 @@ export class TpmAttester {
     return withTpm(this.tcti, async (run, dir) => {
       await run('tpm2_nvread', [EK_HANDLES[this.ek].nvIndex, '-o', join(dir, 'ek.der')]);
       return readFile(join(dir, 'ek.der'));
-    });
+    }, NO_PRIMARY);
   }
 
   /** Creates the AK under the EK; returns its TPM2B_PUBLIC. */
@@ -49,7 +51,7 @@ export class TpmAttester {
       const ek = await this.#ek(run);
       await run('tpm2_createak', ['-C', ek, '-c', this.#p('ak.ctx'), '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', this.#p('ak.pub'), '-n', this.#p('ak.name'), '-r', this.#p('ak.priv')]);
       return readFile(this.#p('ak.pub'));
-    });
+    }, NO_PRIMARY);
   }
 
   /** TPM2_ActivateCredential of the hub's (credentialBlob, encryptedSecret) for the AK. */
@@ -73,7 +75,7 @@ export class TpmAttester {
         await run('tpm2_flushcontext', [this.#p('session.ctx')]).catch(() => undefined);
       }
       return readFile(this.#p('secret'));
-    });
+    }, NO_PRIMARY);
   }
 
   /** TPM2_Certify of the key store's key by the AK: (TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE). */

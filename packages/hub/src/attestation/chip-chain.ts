@@ -66,7 +66,8 @@ export function validateChipPath(leafDer: Buffer, intermediates: readonly Buffer
   throw new ChipPathError('certificate path too long');
 }
 
-/** The owned-chip keys of a leaf: SHA-256 of its DER and its serial (lowercase hex). */
+/** The owned-chip keys of a leaf: SHA-256 of its DER and its serial (lowercase hex, no leading zeros). */
 export function ownedChipKeys(path: ChipPath): { match: 'sha256' | 'serial'; value: string }[] {
-  return [{ match: 'sha256', value: path.leafSha256 }, { match: 'serial', value: path.leaf.serialNumber.toLowerCase() }];
+  // The same normal form as owned-chip entries: lowercase hex without leading zeros.
+  return [{ match: 'sha256', value: path.leafSha256 }, { match: 'serial', value: path.leaf.serialNumber.toLowerCase().replace(/^0+(?=.)/, '') }];
 }
