@@ -10,6 +10,7 @@ import { factoryCommand } from './commands/factory.js';
 import { deviceCommand } from './commands/device.js';
 import { hubCommand } from './commands/hub.js';
 import { ownerApiCommand } from './commands/owner-api.js';
+import { attestationCommand } from './commands/attestation.js';
 import { ownerCommand } from './commands/owner.js';
 import { telemetryCommand } from './commands/telemetry.js';
 import { defaultIo, reportError, type CliIo } from './io.js';
@@ -42,8 +43,14 @@ factory line (no network, no hub):
   fleetkey factory issue --kit FILE --state-dir D (--csrs FILE | --count N) --out DIR   (kit passphrase on stdin)
   fleetkey factory export --kit FILE --state-dir D --out MANIFEST   (kit passphrase on stdin)
 
+attestation trust (owner, ADR 0027):
+  fleetkey attestation roots list | add --kind tpm|se --file CA.pem [--label L] | delete ID
+  fleetkey attestation chips list | add --sha256 HEX | --serial HEX | --manifest CERTS.pem | delete ID
+  fleetkey attestation policy show | set --require-attestation true|false
+
 device agent:
   fleetkey device enroll --hub URL --pin PIN --token T --state-dir D [--key-alg p256|p384|p521|ed25519]
+  fleetkey device enroll … --keystore tpm[:TCTI] --attest tpm [--ek-chain PEM] | --keystore pkcs11:URI --attest se --se-label L --se-cert PEM
   fleetkey device renew --state-dir D | fleetkey device status --state-dir D
   fleetkey device run --state-dir D [--interval 5s] [--stdin] [--hub-mqtt host:port]
 `;
@@ -62,6 +69,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       case 'claim':
       case 'devices':
         return await ownerApiCommand(command, rest, io);
+      case 'attestation':
+        return await attestationCommand(rest, io);
       case 'telemetry':
         return await telemetryCommand(rest, io);
       case 'batch':

@@ -4,6 +4,9 @@
  * See docs/device-sdk.md. Nothing here has side effects on import.
  */
 export { enroll, type EnrollOptions, type IdentitySummary } from './api/enroll.js';
+export { enrollWithTpmAttestation, enrollWithSeAttestation, type TpmAttestedEnrollOptions, type SeAttestedEnrollOptions } from './api/enroll-attested.js';
+export { AttestHub, ATTEST_PATH, type AttestConnection } from './attest/hub-channel.js';
+export { TpmAttester, EK_HANDLES, type EkKind } from './attest/tpm-evidence.js';
 export { renew, type RenewOptions } from './api/renew.js';
 export { status, RENEW_AT_FRACTION, type CertificateState, type DeviceStatus, type StatusOptions } from './api/status.js';
 
@@ -11,7 +14,7 @@ export type { KeyHandle, KeyStore, TlsKeyCapability, TlsKeyOptions } from './key
 export { hasTlsKeyCapability, isValidKeyLabel, KEY_LABEL_PATTERN } from './keystore/types.js';
 export { FileKeyStore, type FileKeyStoreOptions } from './keystore/file/file-keystore.js';
 export { Pkcs11KeyStore, type Pkcs11KeyStoreOptions } from './keystore/pkcs11/pkcs11-keystore.js';
-export { TpmKeyStore, DEFAULT_TCTI, type TpmKeyStoreOptions } from './keystore/tpm/tpm-keystore.js';
+export { TpmKeyStore, TpmKeyHandle, DEFAULT_TCTI, type TpmKeyStoreOptions } from './keystore/tpm/tpm-keystore.js';
 export { KEY_STORE_KINDS, openKeyStore, parseKeyStoreSpec, type KeyStoreContext, type KeyStoreFactory } from './keystore/registry.js';
 
 export { PinSet, MAX_PINS } from './trust/pin-set.js';

@@ -32,6 +32,7 @@ function enrollmentOf(issued: IssuedCertificate, grant: Grant, now: number): New
     device: {
       id: grant.deviceId, tenantId: grant.tenantId, status: 'active', createdAt: now, enrolledVia: grant.method,
       claimTokenId: grant.context?.claimTokenId ?? null, label: null, currentSerial: issued.serialHex,
+      keyProtection: grant.keyProtection ?? 'file',
     },
     certificate: {
       serial: issued.serialHex, deviceId: issued.deviceId, tenantId: grant.tenantId, spkiSha256: issued.spkiSha256Hex,
@@ -44,7 +45,7 @@ function enrollmentOf(issued: IssuedCertificate, grant: Grant, now: number): New
       details: {
         method: grant.method, serial: issued.serialHex, keyAlgorithm: issued.keyAlgorithm,
         notAfter: issued.notAfter.toISOString(), claimTokenId: grant.context?.claimTokenId ?? null,
-        previousSerial: grant.context?.previousSerial ?? null,
+        previousSerial: grant.context?.previousSerial ?? null, keyProtection: grant.keyProtection ?? 'file',
       },
     },
   };

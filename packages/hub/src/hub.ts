@@ -36,6 +36,11 @@ import { BatchJobs, createBatchCa } from './batch/job.js';
 import { BatchService } from './batch/service.js';
 import { FactoryService } from './batch/factory-kits.js';
 import type { CertificateAuthority } from './ca/issuance.js';
+import { AttestationMethod } from './provisioning/attestation/index.js';
+import { AttestationService } from './attestation/service.js';
+import { registerAttestationRoutes } from './attestation/routes.js';
+import { AttestationOwnerService } from './attestation/owner-service.js';
+import { registerAttestationOwnerRoutes } from './attestation/owner-routes.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -116,8 +121,11 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       store, clock, hubUrl: () => config.publicUrl, pin: () => material.pki.pin,
       limits: { defaultTtlSeconds: config.claimTokenDefaultTtlSeconds, maxTtlSeconds: config.claimTokenMaxTtlSeconds, maxUses: config.claimTokenMaxUses },
     });
+    const sourcePolicy = { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 };
+    const claimTokenMethod = new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy });
     const provisioning = new ProvisioningRegistry([
-      new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
+      claimTokenMethod,
+      new AttestationMethod(claimTokenMethod),
       new ReenrollMethod({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, deviceValidityMs: validityMs }),
     ]);
     const deviceCa = lateBoundCa(); // bound after listen: certificates name <publicUrl>/crl and /ocsp
@@ -164,6 +172,12 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
     registerTrustRoutes(app, store);
+    // ADR 0027: attestation enrollment (device side) and its trust settings (owner side).
+    registerAttestationRoutes(app, new AttestationService({
+      store, clock, ca: deviceCa.ca, provisioning, claimTokens: claimTokenMethod, certsOnly: (certs) => encodeCertsOnly(certs), sourcePolicy,
+      challengeTtlMs: 60_000, maxPendingChallenges: 1000,
+    }));
+    registerAttestationOwnerRoutes(app, { login, service: new AttestationOwnerService({ store, clock }) });
     const csrVerifier = new CsrVerifierPool();
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();

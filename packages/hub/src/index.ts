@@ -11,3 +11,5 @@ export { randomSerial } from './ca/serial.js';
 export { currentRootCertificate, openTrustAdmin, type TrustAdmin } from './trust/admin.js';
 export { rotateRoot, recoverRoot, type RotationResult, type RecoveryResult } from './trust/bundles.js';
 export { TRUST_TOPIC } from './trust/hub-wiring.js';
+export { makeCredential, ekParametersOf, toolsCredentialFile } from './attestation/tpm/make-credential.js';
+export { parseTpm2bPublic } from './attestation/tpm/structures.js';

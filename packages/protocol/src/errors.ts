@@ -47,6 +47,8 @@ export const ERROR_TABLE = {
   KEY_ALREADY_ENROLLED: { status: 409, exit: 3, message: 'This public key already belongs to an enrolled device.' },
   CERT_REQUIRED: { status: 401, exit: 4, message: 'A client certificate is required.' },
   CERT_INVALID: { status: 401, exit: 4, message: 'The client certificate is not valid for this operation.' },
+  ATTESTATION_REQUIRED: { status: 403, exit: 4, message: 'This organisation requires hardware attestation for new devices; a claim token alone does not enroll.' },
+  ATTESTATION_FAILED: { status: 403, exit: 4, message: 'The hardware attestation was not accepted (chip certificate, proof, key attributes, channel binding or challenge).' },
 
   // --- batches and factory manifests (ADRs 0014, 0015) ------------------------------------
   BATCH_NOT_READY: { status: 409, exit: 3, message: 'The batch is not complete (still being issued, or cancelled).' },

@@ -3,6 +3,7 @@
  *
  *   fleetkey device enroll --hub URL --pin PIN [--token T | --token -] --state-dir D [--key-alg A]
  *                          [--keystore file|pkcs11:URI|tpm[:TCTI]] [--json]
+ *   fleetkey device enroll … --attest tpm|se [--ek-chain PEM…] [--se-label L --se-cert PEM]   (device-attest.ts, ADR 0027)
  *   fleetkey device enroll --claim - --state-dir D        (claim URI from the QR code, on stdin)
  *   fleetkey device renew --state-dir D [--json]
  *   fleetkey device status --state-dir D [--json]
@@ -22,6 +23,7 @@ import { FleetkeyError, parseClaimUri, type KeyAlgorithm } from '@fleetkey/proto
 import { enroll, openKeyStore, parseKeyStoreSpec, renew, status, type DeviceStatus, type IdentitySummary, type KeyStore } from '@fleetkey/device';
 import { readLines, reportError } from '../io.js';
 import { runAgent } from './device-run.js';
+import { enrollAttested } from './device-attest.js';
 
 export interface DeviceCommandIo {
   readonly stdout: NodeJS.WritableStream;
@@ -46,6 +48,11 @@ const OPTIONS = {
   interval: { type: 'string' },
   stdin: { type: 'boolean' },
   'hub-mqtt': { type: 'string' },
+  attest: { type: 'string' },
+  'ek-chain': { type: 'string', multiple: true },
+  ek: { type: 'string' },
+  'se-label': { type: 'string' },
+  'se-cert': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -115,7 +122,12 @@ async function run(argv: string[], io: DeviceCommandIo, env: NodeJS.ProcessEnv):
     case 'enroll': {
       const inputs = await enrollInputs(values, io, env);
       const keyStore = keyStoreFor(values.keystore, stateDir, env);
-      const result = await enroll({ hubUrl: inputs.hubUrl, pin: inputs.pins, token: inputs.token, stateDir, keyAlgorithm: keyAlgorithm(values['key-alg']), keyStore });
+      const result = values.attest === undefined
+        ? await enroll({ hubUrl: inputs.hubUrl, pin: inputs.pins, token: inputs.token, stateDir, keyAlgorithm: keyAlgorithm(values['key-alg']), keyStore })
+        : await enrollAttested({
+          ...inputs, attest: values.attest, stateDir, keyStore, keyAlgorithm: values['key-alg'] === undefined ? undefined : keyAlgorithm(values['key-alg']),
+          ekChain: values['ek-chain'], ek: values.ek, seLabel: values['se-label'], seCert: values['se-cert'],
+        });
       print(io, values.json, result, `enrolled as device ${result.deviceId}`);
       return 0;
     }

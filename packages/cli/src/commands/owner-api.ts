@@ -33,12 +33,12 @@ export function loadSession(path: string): SavedSession {
   }
 }
 
-export async function call(hub: string, pin: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, token?: string): Promise<unknown> {
+export async function call(hub: string, pin: string, method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, body?: unknown, token?: string): Promise<unknown> {
   const address = parseHubUrl(hub);
   const socket = await connectPinned({ host: address.host, port: address.port, pins: PinSet.parse(pin) });
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const response = await requestOverSocket(socket, {
-    method: method as 'GET' | 'POST',
+    method,
     host: `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`,
     path,
     headers: {

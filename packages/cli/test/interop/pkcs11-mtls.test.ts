@@ -84,6 +84,8 @@ test('SDK: enroll with a Pkcs11KeyStore (PIN from the environment), connect in-p
   const keyStore = new Pkcs11KeyStore({ uri: tokens.envUri('sdk-device', 'FLEETKEY_SDK_PIN'), env });
   const identity = await enroll({ hubUrl: hub.url, pin: hub.pin, token: await claimToken(), stateDir, keyStore, keyAlgorithm: 'p384' });
   assert.equal(identity.keyStore.kind, 'pkcs11');
+  const device = await api('GET', `/api/v1/devices/${identity.deviceId}`, undefined, ownerToken);
+  assert.equal(device.body.keyProtection, 'pkcs11', 'the key store kind is recorded as device-reported protection (ADR 0027)');
   const client = await connect({ stateDir, keyStore, mqttHost: '127.0.0.1', mqttPort: hub.mqttPort });
   for (let i = 0; i < 5; i++) await client.publish(`devices/${identity.deviceId}/telemetry`, JSON.stringify({ i }));
   assert.equal(await client.flush(15_000), true, 'every message acknowledged over the token-key mTLS session');

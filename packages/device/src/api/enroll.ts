@@ -75,7 +75,8 @@ export async function enroll(options: EnrollOptions): Promise<IdentitySummary> {
   const key = await store.create(label, options.keyAlgorithm ?? 'p256');
   const spki = await key.publicKeySpki();
   const csr = await buildCsr({ spki, subject: [], algorithm: key.algorithm, sign: (data) => key.sign(data) });
-  const issued = await est.simpleEnroll(csr, options.token);
+  const reported = ['file', 'pkcs11', 'tpm'].includes(store.kind) ? store.kind : undefined;
+  const issued = await est.simpleEnroll(csr, options.token, reported);
   const accepted = acceptIssuedCertificate({ issued, caCertificates, spki, pins, clock });
   const identity = {
     version: 1 as const,

@@ -84,10 +84,15 @@ export class EstClient {
     return certificates('cacerts', pkcs7Body('cacerts', response));
   }
 
-  /** RFC 7030 §4.2.1: enrolls `csrDer` with the claim token; returns the PKCS#7 certificates. */
-  async simpleEnroll(csrDer: Uint8Array, claimToken: string): Promise<Buffer[]> {
+  /**
+   * RFC 7030 §4.2.1: enrolls `csrDer` with the claim token; returns the PKCS#7 certificates.
+   * `keyProtection` (the store kind) is reported in `Fleetkey-Key-Protection` (ADR 0027; the hub
+   * records it as device-reported, not verified).
+   */
+  async simpleEnroll(csrDer: Uint8Array, claimToken: string, keyProtection?: string): Promise<Buffer[]> {
     checkClaimToken(claimToken);
-    const response = await this.#send(enrollRequest('simpleenroll', csrDer, { authorization: basicAuthorization(claimToken) }));
+    const reported: Record<string, string> = keyProtection === undefined ? {} : { 'fleetkey-key-protection': keyProtection };
+    const response = await this.#send(enrollRequest('simpleenroll', csrDer, { authorization: basicAuthorization(claimToken), ...reported }));
     return certificates('simpleenroll', pkcs7Body('simpleenroll', response, claimToken));
   }
 

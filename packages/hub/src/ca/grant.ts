@@ -3,6 +3,8 @@
  * Methods decide *who*; only `ca/issuance.ts` decides *what* gets signed, and it reads from a
  * grant only the fields below (docs/adr/0003-identity-encoding.md).
  */
+import type { KeyProtection } from '../storage/attestation-types.js';
+
 export interface Grant {
   /** The provisioning method that authorised the request, e.g. `claim-token`, `reenroll`. */
   readonly method: string;
@@ -20,4 +22,6 @@ export interface Grant {
    * spent if and only if the certificate is recorded (storage `NewEnrollment.redeem`).
    */
   readonly redeem?: { readonly claimTokenHash: string };
+  /** How the key is protected: proven by an attestation method, else as the device reported (ADR 0027). */
+  readonly keyProtection?: KeyProtection;
 }

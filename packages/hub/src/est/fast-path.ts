@@ -77,9 +77,20 @@ async function enroll<P extends PreparedCsr>(
   const der = decodeBase64Body(body);
   const csr = await (deps.ca.prepareAsync ? deps.ca.prepareAsync(der) : deps.ca.prepare(der));
   const source = req.socket.remoteAddress ?? 'unknown';
-  const grant = await deps.provisioning.authorize({ credential, source, csrSpkiSha256: csr.spkiSha256Hex, operation });
+  const reportedKeyProtection = reportedProtection(req);
+  const grant = await deps.provisioning.authorize({ credential, source, csrSpkiSha256: csr.spkiSha256Hex, operation, ...(reportedKeyProtection ? { reportedKeyProtection } : {}) });
   const issued = await deps.ca.issue(grant, csr);
   return encodeBase64Body(deps.certsOnly([issued.der]));
+}
+
+const REPORTED = new Set(['file', 'pkcs11', 'tpm']);
+
+/** `Fleetkey-Key-Protection`: what the device says holds its key (ADR 0027; not verified). */
+function reportedProtection(req: IncomingMessage): EnrollmentRequest['reportedKeyProtection'] {
+  const value = req.headers['fleetkey-key-protection'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !REPORTED.has(value)) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'Fleetkey-Key-Protection' } });
+  return value as EnrollmentRequest['reportedKeyProtection'];
 }
 
 /** The body as text, refusing (413) as soon as it would exceed `limit` bytes. */

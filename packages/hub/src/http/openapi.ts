@@ -57,6 +57,27 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/.well-known/fleetkey/trust/latest': { get: { summary: 'The latest trust bundle, canonical JSON (ADR 0020, 0021); no authentication', responses: { '200': { description: 'Trust bundle', content: { 'application/json': { schema: { type: 'object' } } } }, ...errors } } },
       '/.well-known/fleetkey/trust/{version}': { get: { summary: 'Trust bundle of one version (immutable)', parameters: [{ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }], responses: { '200': { description: 'Trust bundle', content: { 'application/json': { schema: { type: 'object' } } } }, ...errors } } },
       '/healthz': { get: { summary: 'Readiness', responses: { '200': { description: 'Ready' } } } },
+      ...attestationPaths(),
     },
   };
 }
+
+/** ADR 0027: attestation enrollment (claim token) and the owner's attestation trust (bearer). */
+function attestationPaths(): Record<string, unknown> {
+  const token = [{ claimToken: [] }];
+  const obj = json({ type: 'object' });
+  const device = (summary: string) => ({ post: { summary, security: token, requestBody: obj, responses: { '200': { description: 'Answer', ...obj }, '403': { $ref: '#/components/responses/Error' }, ...errors } } });
+  const owned = (summary: string) => ({ security: bearer, responses: { '200': { description: summary, ...obj }, ...errors } });
+  return {
+    '/.well-known/fleetkey/attest/tpm/challenge': device('TPM: EK certificate + AK public area → credential for the AK (TPM2_MakeCredential)'),
+    '/.well-known/fleetkey/attest/tpm/enroll': device('TPM: activated secret + TPM2_Certify of the CSR key, bound to this TLS session → {pkcs7}'),
+    '/.well-known/fleetkey/attest/se/challenge': device('Secure element: factory certificate → nonce'),
+    '/.well-known/fleetkey/attest/se/enroll': device('Secure element: signature over nonce ‖ tls-exporter + CSR for the factory key → {pkcs7}'),
+    '/api/v1/attestation/vendor-roots': { get: { summary: "The organisation's vendor roots", ...owned('Vendor roots') }, post: { summary: 'Register a vendor root (PEM CA certificate; kind tpm or se)', requestBody: obj, ...owned('Added') } },
+    '/api/v1/attestation/vendor-roots/{id}': { delete: { summary: 'Remove a vendor root', security: bearer, parameters: idParam, responses: { '204': { description: 'Removed' }, ...errors } } },
+    '/api/v1/attestation/owned-chips': { get: { summary: 'Owned chips (when non-empty, only these chips are accepted)', ...owned('Owned chips') }, post: { summary: 'Add owned chips (SHA-256, serial, or a vendor manifest PEM)', requestBody: obj, ...owned('Added') } },
+    '/api/v1/attestation/owned-chips/{id}': { delete: { summary: 'Remove an owned chip', security: bearer, parameters: idParam, responses: { '204': { description: 'Removed' }, ...errors } } },
+    '/api/v1/attestation/policy': { get: { summary: 'Attestation policy', ...owned('Policy') }, put: { summary: 'Set requireAttestation', requestBody: obj, ...owned('Policy') } },
+  };
+}
+

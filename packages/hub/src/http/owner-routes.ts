@@ -37,6 +37,8 @@ function deviceView(d: Device, cert: CertificateRecord | undefined): Record<stri
     label: d.label,
     createdAt: iso(d.createdAt),
     enrolledVia: d.enrolledVia,
+    // ADR 0027: `tpm-attested` / `se-attested` were proven; `file`, `pkcs11`, `tpm` are device-reported.
+    keyProtection: d.keyProtection ?? 'file',
     certificate:
       cert === undefined
         ? null

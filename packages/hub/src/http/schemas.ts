@@ -79,6 +79,7 @@ export const schemas = {
       label: { type: ['string', 'null'] },
       createdAt: { type: 'string', format: 'date-time' },
       enrolledVia: { type: 'string' },
+      keyProtection: { enum: ['file', 'pkcs11', 'tpm', 'tpm-attested', 'se-attested'] },
       certificate: {
         type: ['object', 'null'],
         properties: {

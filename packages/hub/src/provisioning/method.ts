@@ -13,12 +13,24 @@
  * contract suite (test/unit/provisioning.contract.ts), one docs page.
  */
 import type { Grant } from '../ca/grant.js';
+import type { KeyProtection } from '../storage/attestation-types.js';
+
+/** A key the hub proved to be in a chip (attestation/service.ts builds it, never a client). */
+export interface AttestedKey {
+  readonly keyProtection: 'tpm-attested' | 'se-attested';
+  readonly spkiSha256: string;
+  /** SHA-256 (hex) of the chip certificate (EK or SE device certificate). */
+  readonly chipSha256: string;
+  readonly vendorRootId: string;
+}
 
 export type EnrollmentCredential =
   /** A bearer secret: HTTP Basic password or `Authorization: Bearer`. */
   | { readonly kind: 'secret'; readonly secret: string }
   /** The TLS client certificate of this connection (DER), as presented. */
-  | { readonly kind: 'certificate'; readonly der: Buffer };
+  | { readonly kind: 'certificate'; readonly der: Buffer }
+  /** A claim token plus attestation evidence the hub has already verified (ADR 0027). */
+  | { readonly kind: 'attested'; readonly secret: string; readonly attestation: AttestedKey };
 
 export interface EnrollmentRequest {
   readonly credential: EnrollmentCredential;
@@ -28,6 +40,8 @@ export interface EnrollmentRequest {
   readonly csrSpkiSha256: string;
   /** Which EST operation was called. */
   readonly operation: 'simpleenroll' | 'simplereenroll';
+  /** What the device says protects its key (not verified; `file` when absent). */
+  readonly reportedKeyProtection?: Extract<KeyProtection, 'file' | 'pkcs11' | 'tpm'>;
 }
 
 export interface ProvisioningMethod {

@@ -17,9 +17,11 @@
  *   record n). No method updates or deletes audit records.
  * - Times are milliseconds since the epoch, UTC; ids are opaque strings.
  */
+import type { AttestationRepo, KeyProtection } from './attestation-types.js';
 import type { BatchRepo } from './batch-types.js';
 
 export type * from './batch-types.js';
+export type * from './attestation-types.js';
 
 export interface Tenant {
   readonly id: string;
@@ -79,6 +81,8 @@ export interface Device {
   readonly claimTokenId: string | null;
   readonly label: string | null;
   readonly currentSerial: string | null;
+  /** How the current key is protected (ADR 0027); absent on input means `file`. */
+  readonly keyProtection?: KeyProtection;
 }
 
 export interface CertificateRecord {
@@ -370,5 +374,6 @@ export interface Store {
   readonly telemetry: TelemetryRepo;
   readonly batches: BatchRepo;
   readonly trust: TrustRepo;
+  readonly attestation: AttestationRepo;
   close(): Promise<void>;
 }

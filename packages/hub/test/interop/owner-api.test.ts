@@ -40,6 +40,18 @@ const ROUTES = [
   { method: 'get', path: '/.well-known/est/csrattrs', auth: 'none' },
   { method: 'post', path: '/.well-known/est/simpleenroll', auth: 'claim-token' },
   { method: 'post', path: '/.well-known/est/simplereenroll', auth: 'client-certificate' },
+  { method: 'post', path: '/.well-known/fleetkey/attest/tpm/challenge', auth: 'claim-token' },
+  { method: 'post', path: '/.well-known/fleetkey/attest/tpm/enroll', auth: 'claim-token' },
+  { method: 'post', path: '/.well-known/fleetkey/attest/se/challenge', auth: 'claim-token' },
+  { method: 'post', path: '/.well-known/fleetkey/attest/se/enroll', auth: 'claim-token' },
+  { method: 'get', path: '/api/v1/attestation/vendor-roots', auth: 'bearer' },
+  { method: 'post', path: '/api/v1/attestation/vendor-roots', auth: 'bearer' },
+  { method: 'delete', path: '/api/v1/attestation/vendor-roots/{id}', auth: 'bearer' },
+  { method: 'get', path: '/api/v1/attestation/owned-chips', auth: 'bearer' },
+  { method: 'post', path: '/api/v1/attestation/owned-chips', auth: 'bearer' },
+  { method: 'delete', path: '/api/v1/attestation/owned-chips/{id}', auth: 'bearer' },
+  { method: 'get', path: '/api/v1/attestation/policy', auth: 'bearer' },
+  { method: 'put', path: '/api/v1/attestation/policy', auth: 'bearer' },
 ] as const;
 const BEARER_ROUTES = ROUTES.filter((r) => r.auth === 'bearer');
 const concrete = (path: string): string => path.replace('{id}', 'ct_aaaaaaaaaaaaaaaa');

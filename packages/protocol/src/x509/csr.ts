@@ -14,7 +14,7 @@ import { verify as verifySync } from 'node:crypto';
 import { FleetkeyError } from '../errors.js';
 import {
   DerError, DerReader, Tag, bitString, contextTag, implicit, integer, oid, readOid, readSmallInteger, sequence,
-  derNull,
+  derNull, printableString, setOf,
 } from '../der/index.js';
 import { createPublicKeyFromSpki, describeSpki, signatureAlgorithmFor, type KeyAlgorithm, type KeyDescription } from './keys.js';
 import { decodeName, encodeName, type DecodedName, type NameEntry } from './name.js';
@@ -37,11 +37,17 @@ export interface ParsedCsr {
   readonly subject: DecodedName;
   /** Raw `Extensions` of an extensionRequest attribute (RFC 2985 §5.4.2), informational only. */
   readonly requestedExtensions: Buffer | undefined;
+  /**
+   * The challengePassword attribute (RFC 2985 §5.4.1; PrintableString or UTF8String), covered by
+   * the CSR signature: RFC 7030 §3.5 puts the TLS channel binding here.
+   */
+  readonly challengePassword: string | undefined;
 }
 
-function readAttributes(reader: DerReader): Buffer | undefined {
+function readAttributes(reader: DerReader): { requested: Buffer | undefined; challengePassword: string | undefined } {
   const attributes = reader.enter(contextTag(0, true)); // [0] IMPLICIT SET OF Attribute
   let requested: Buffer | undefined;
+  let challengePassword: string | undefined;
   while (!attributes.done) {
     const attribute = attributes.enter(Tag.SEQUENCE);
     const type = readOid(attribute.next());
@@ -53,8 +59,13 @@ function readAttributes(reader: DerReader): Buffer | undefined {
       if (requested !== undefined || !values.done || first.tag !== Tag.SEQUENCE) throw new DerError('bad extensionRequest');
       requested = first.raw;
     }
+    if (type === OID.challengePassword) {
+      const text = first.tag === Tag.PRINTABLE_STRING || first.tag === Tag.UTF8_STRING;
+      if (challengePassword !== undefined || !values.done || !text) throw new DerError('bad challengePassword');
+      challengePassword = first.value.toString('utf8');
+    }
   }
-  return requested;
+  return { requested, challengePassword };
 }
 
 function parseStrict(der: Uint8Array): ParsedCsr {
@@ -67,7 +78,7 @@ function parseStrict(der: Uint8Array): ParsedCsr {
   if (readSmallInteger(cri.expect(Tag.INTEGER)) !== 0) throw new DerError('CSR version is not v1(0)');
   const subjectEl = cri.expect(Tag.SEQUENCE);
   const spki = cri.expect(Tag.SEQUENCE).raw;
-  const requestedExtensions = readAttributes(cri);
+  const { requested: requestedExtensions, challengePassword } = readAttributes(cri);
   cri.end();
   const signatureAlgorithm = readAlgorithmIdentifier(request);
   const signature = signatureBytes(request.expect(Tag.BIT_STRING));
@@ -81,6 +92,7 @@ function parseStrict(der: Uint8Array): ParsedCsr {
     signature,
     subject: decodeName(subjectEl.raw),
     requestedExtensions,
+    challengePassword,
   };
 }
 
@@ -124,10 +136,12 @@ export interface BuildCsrOptions {
   readonly algorithm: KeyAlgorithm;
   /** Signs the CertificationRequestInfo; X.509-form signature (DER for ECDSA). May be a chip. */
   sign(data: Buffer): Promise<Buffer>;
+  /** A challengePassword attribute (PrintableString), e.g. the RFC 7030 §3.5 channel binding. */
+  readonly challengePassword?: string;
 }
 
 /**
- * Builds a DER PKCS#10 request with no attributes. The signature comes from an async callback,
+ * Builds a DER PKCS#10 request (attributes: only an optional challengePassword). The signature comes from an async callback,
  * so a key in a secure element, PKCS#11 token or TPM can sign.
  *
  * @example
@@ -136,7 +150,10 @@ export interface BuildCsrOptions {
  */
 export async function buildCsr(options: BuildCsrOptions): Promise<Buffer> {
   const alg = signatureAlgorithmFor(options.algorithm);
-  const cri = sequence(integer(0), encodeName(options.subject), options.spki, implicit(0, [], true));
+  const attributes = options.challengePassword === undefined
+    ? []
+    : [sequence(oid(OID.challengePassword), setOf([printableString(options.challengePassword)]))];
+  const cri = sequence(integer(0), encodeName(options.subject), options.spki, implicit(0, attributes, true));
   const signature = await options.sign(cri);
   const algorithmId = alg.nullParams ? sequence(oid(alg.oid), derNull()) : sequence(oid(alg.oid));
   return sequence(cri, algorithmId, bitString(signature));

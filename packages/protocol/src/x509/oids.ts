@@ -41,6 +41,8 @@ export const OID = {
   accessCaIssuers: '1.3.6.1.5.5.7.48.2',
   // RFC 2985 §5.4.2 (PKCS#9 extensionRequest)
   extensionRequest: '1.2.840.113549.1.9.14',
+  // RFC 2985 §5.4.1 (PKCS#9 challengePassword; RFC 7030 §3.5 carries the channel binding in it)
+  challengePassword: '1.2.840.113549.1.9.7',
   // RFC 5652 §4, §5.1
   data: '1.2.840.113549.1.7.1',
   signedData: '1.2.840.113549.1.7.2',

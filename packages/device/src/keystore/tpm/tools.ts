@@ -47,15 +47,18 @@ export function tool(tcti: string, name: string, args: readonly string[]): Promi
   });
 }
 
-/** Runs `fn` with exclusive use of the TPM and a private temp folder holding `primary.ctx`. */
-export async function withTpm<T>(tcti: string, fn: (run: (name: string, args: readonly string[]) => Promise<Buffer>, dir: string) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with exclusive use of the TPM and a private temp folder holding `primary.ctx`
+ * (`primary: false`: without creating the storage primary, for sequences that do not use it).
+ */
+export async function withTpm<T>(tcti: string, fn: (run: (name: string, args: readonly string[]) => Promise<Buffer>, dir: string) => Promise<T>, o: { primary?: boolean } = {}): Promise<T> {
   const previous = chains.get(tcti) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => sequence(tcti, fn));
+  const next = previous.catch(() => undefined).then(() => sequence(tcti, fn, o.primary !== false));
   chains.set(tcti, next.catch(() => undefined));
   return next;
 }
 
-async function sequence<T>(tcti: string, fn: (run: (name: string, args: readonly string[]) => Promise<Buffer>, dir: string) => Promise<T>): Promise<T> {
+async function sequence<T>(tcti: string, fn: (run: (name: string, args: readonly string[]) => Promise<Buffer>, dir: string) => Promise<T>, primary: boolean): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetkey-tpm-'));
   const run = async (name: string, args: readonly string[]): Promise<Buffer> => {
     try {
@@ -65,7 +68,7 @@ async function sequence<T>(tcti: string, fn: (run: (name: string, args: readonly
     }
   };
   try {
-    await run('tpm2_createprimary', ['-C', 'o', '-g', 'sha256', '-G', 'ecc256:null:aes128cfb', '-a', SRK_ATTRIBUTES, '-c', join(dir, 'primary.ctx')]);
+    if (primary) await run('tpm2_createprimary', ['-C', 'o', '-g', 'sha256', '-G', 'ecc256:null:aes128cfb', '-a', SRK_ATTRIBUTES, '-c', join(dir, 'primary.ctx')]);
     return await fn(run, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });

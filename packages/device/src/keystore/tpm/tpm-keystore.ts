@@ -33,8 +33,12 @@ export interface TpmKeyStoreOptions {
   readonly tcti?: string;
 }
 
-class TpmKeyHandle implements KeyHandle {
-  constructor(readonly algorithm: KeyAlgorithm, readonly spki: Buffer, readonly sign: (data: Buffer) => Promise<Buffer>) {}
+export class TpmKeyHandle implements KeyHandle {
+  constructor(
+    readonly algorithm: KeyAlgorithm, readonly spki: Buffer, readonly sign: (data: Buffer) => Promise<Buffer>,
+    /** The TPM-wrapped blobs and TCTI, for TPM2_Certify by an AK (device/src/attest/, ADR 0027). */
+    readonly tpm: { readonly pub: string; readonly priv: string; readonly tcti: string },
+  ) {}
 
   async publicKeySpki(): Promise<Buffer> {
     return Buffer.from(this.spki);
@@ -95,7 +99,7 @@ export class TpmKeyStore implements KeyStore {
     });
     const algorithm = algorithmOfKey(createPublicKey({ key: spki, format: 'der', type: 'spki' }));
     if (algorithm === undefined) throw tpmError('the key under this label is of an unsupported type');
-    return new TpmKeyHandle(algorithm, spki, (data) => this.#sign(files, algorithm, data));
+    return new TpmKeyHandle(algorithm, spki, (data) => this.#sign(files, algorithm, data), { ...files, tcti: this.locator });
   }
 
   async #sign(files: { pub: string; priv: string }, algorithm: KeyAlgorithm, data: Buffer): Promise<Buffer> {

@@ -12,6 +12,8 @@
  * - Unknown, malformed, expired, used-up and revoked tokens all answer CLAIM_TOKEN_INVALID; the
  *   reason goes to the audit record only. The token itself is never logged or audited.
  * - A source with too many failed redemptions is locked (RATE_LIMITED) before any lookup.
+ * - When the token's organisation requires attestation, a token alone is ATTESTATION_REQUIRED
+ *   (nothing spent); the attestation method builds on `grantForToken` instead (ADR 0027).
  */
 import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import type { Grant } from '../../ca/grant.js';
@@ -44,20 +46,33 @@ export class ClaimTokenMethod implements ProvisioningMethod {
   }
 
   async authorize(request: EnrollmentRequest): Promise<Grant> {
-    const { store, clock } = this.#deps;
     if (request.credential.kind !== 'secret') throw new FleetkeyError('AUTH_REQUIRED');
-    const sourceKey = `enroll-source:${request.source}`;
+    const grant = await this.grantForToken(request.credential.secret, request.source);
+    // ADR 0027: an organisation that requires attestation refuses a token without a chip's proof.
+    if ((await this.#deps.store.attestation.getPolicy(grant.tenantId)).requireAttestation) {
+      await this.#auditFailure(request.source, 'ATTESTATION_REQUIRED', 'organisation requires attestation; claim token only', grant.tenantId);
+      throw new FleetkeyError('ATTESTATION_REQUIRED');
+    }
+    return { ...grant, keyProtection: request.reportedKeyProtection ?? 'file' };
+  }
+
+  /**
+   * The grant a redeemable token gives, before any attestation policy: the attestation method
+   * (provisioning/attestation/) adds the chip's proof to it. Throttles and audits like `authorize`.
+   */
+  async grantForToken(secret: string, source: string): Promise<Grant> {
+    const { store, clock } = this.#deps;
+    const sourceKey = `enroll-source:${source}`;
     const now = clock.now();
     if ((await store.throttle.get(sourceKey, now)).lockedUntil > now) {
-      await this.#auditFailure(request, 'RATE_LIMITED', 'source locked');
+      await this.#auditFailure(source, 'RATE_LIMITED', 'source locked');
       throw new FleetkeyError('RATE_LIMITED');
     }
-    const secret = request.credential.secret;
     const tokenHash = isClaimTokenShape(secret) ? hashClaimToken(secret) : undefined;
     const token = tokenHash === undefined ? undefined : await store.claimTokens.findRedeemable(tokenHash, now);
     if (token === undefined || tokenHash === undefined) {
       await store.throttle.recordFailure(sourceKey, now, this.#deps.sourcePolicy);
-      await this.#auditFailure(request, 'CLAIM_TOKEN_INVALID', isClaimTokenShape(secret) ? 'unknown, expired, used up or revoked' : 'malformed');
+      await this.#auditFailure(source, 'CLAIM_TOKEN_INVALID', isClaimTokenShape(secret) ? 'unknown, expired, used up or revoked' : 'malformed');
       throw new FleetkeyError('CLAIM_TOKEN_INVALID');
     }
     return {
@@ -65,15 +80,15 @@ export class ClaimTokenMethod implements ProvisioningMethod {
       tenantId: token.tenantId,
       deviceId: newDeviceId(),
       maxValidityMs: this.#deps.deviceValidityMs,
-      context: { claimTokenId: token.id, source: request.source },
+      context: { claimTokenId: token.id, source },
       redeem: { claimTokenHash: tokenHash },
     };
   }
 
-  async #auditFailure(request: EnrollmentRequest, code: string, reason: string): Promise<void> {
+  async #auditFailure(source: string, code: string, reason: string, tenantId?: string): Promise<void> {
     await this.#deps.store.audit.append({
       category: 'claim', type: 'claim_token.redeem', result: 'failure', actor: 'anonymous',
-      source: request.source, code, details: { reason },
+      source, code, details: { reason }, ...(tenantId === undefined ? {} : { tenantId }),
     });
   }
 }

@@ -12,7 +12,7 @@
 import { X509Certificate } from 'node:crypto';
 import { FleetkeyError, deviceIdFromCertificate, type Clock } from '@fleetkey/protocol';
 import type { Grant } from '../../ca/grant.js';
-import type { Store } from '../../storage/types.js';
+import type { KeyProtection, Store } from '../../storage/types.js';
 import type { EnrollmentRequest, ProvisioningMethod } from '../method.js';
 
 export interface ReenrollMethodDeps {
@@ -56,6 +56,7 @@ export class ReenrollMethod implements ProvisioningMethod {
       deviceId,
       maxValidityMs: this.#deps.deviceValidityMs,
       context: { previousSerial: serial, source: request.source },
+      keyProtection: renewedKeyProtection(device.keyProtection ?? 'file', record.spkiSha256 === request.csrSpkiSha256, request.reportedKeyProtection),
     };
   }
 
@@ -93,4 +94,14 @@ export class ReenrollMethod implements ProvisioningMethod {
     });
     throw new FleetkeyError('CERT_INVALID', { cause: new Error(reason) });
   }
+}
+
+/**
+ * ADR 0027: an attested key stays attested only while it is the same key; a new key is only as
+ * good as the device says (the attested kind's device-reported counterpart, or what it reports).
+ */
+export function renewedKeyProtection(current: KeyProtection, sameKey: boolean, reported: EnrollmentRequest['reportedKeyProtection']): KeyProtection {
+  if (sameKey) return current;
+  if (reported !== undefined) return reported;
+  return current === 'tpm-attested' ? 'tpm' : current === 'se-attested' ? 'pkcs11' : current;
 }

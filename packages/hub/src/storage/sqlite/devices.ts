@@ -25,11 +25,11 @@ export function deviceRepo(ctx: SqliteContext): DeviceRepo {
         const taken = ctx.get('SELECT device_id FROM certificates WHERE spki_sha256 = ? AND device_id <> ? LIMIT 1', c.spkiSha256, d.id);
         if (taken !== undefined) throw new FleetkeyError('KEY_ALREADY_ENROLLED');
         const upsert = ctx.run(
-          `INSERT INTO devices (id, tenant_id, status, created_at, enrolled_via, claim_token_id, label, current_serial)
-           VALUES (?,?,?,?,?,?,?,?)
-           ON CONFLICT(id) DO UPDATE SET current_serial = excluded.current_serial
+          `INSERT INTO devices (id, tenant_id, status, created_at, enrolled_via, claim_token_id, label, current_serial, key_protection)
+           VALUES (?,?,?,?,?,?,?,?,?)
+           ON CONFLICT(id) DO UPDATE SET current_serial = excluded.current_serial, key_protection = excluded.key_protection
              WHERE devices.tenant_id = excluded.tenant_id AND devices.status = 'active'`,
-          d.id, d.tenantId, d.status, d.createdAt, d.enrolledVia, d.claimTokenId, d.label, c.serial,
+          d.id, d.tenantId, d.status, d.createdAt, d.enrolledVia, d.claimTokenId, d.label, c.serial, d.keyProtection ?? 'file',
         );
         // A device of another tenant, or a revoked one, is never re-keyed.
         if (upsert.changes !== 1) throw new FleetkeyError('CONFLICT', { cause: new Error('device exists in another state') });

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '@fleetkey/protocol';
 import type { Store } from '../types.js';
 import { ownerRepo, sessionRepo, tenantRepo, throttleRepo } from './accounts.js';
+import { attestationRepo } from './attestation.js';
 import { auditRepo, metaRepo } from './audit.js';
 import { batchRepo } from './batches.js';
 import { claimTokenRepo } from './claim-tokens.js';
@@ -60,6 +61,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     telemetry: telemetryRepo(ctx),
     batches: batchRepo(ctx),
     trust: trustRepo(ctx),
+    attestation: attestationRepo(ctx),
     close: async () => {
       ctx.writer.flush();
       db.close();

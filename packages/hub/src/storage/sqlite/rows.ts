@@ -1,5 +1,5 @@
 /** Row ↔ domain mapping for the SQLite engine. */
-import type { AuditRecord, CertificateRecord, ClaimToken, Device, DeviceStatus, Owner, Session, Tenant } from '../types.js';
+import type { AuditRecord, CertificateRecord, ClaimToken, Device, DeviceStatus, KeyProtection, Owner, Session, Tenant } from '../types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -53,6 +53,7 @@ export const toDevice = (r: Row): Device => ({
   claimTokenId: strOrNull(r.claim_token_id),
   label: strOrNull(r.label),
   currentSerial: strOrNull(r.current_serial),
+  keyProtection: (strOrNull(r.key_protection) ?? 'file') as KeyProtection,
 });
 
 export const toCertificate = (r: Row): CertificateRecord => ({

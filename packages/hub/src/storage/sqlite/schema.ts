@@ -199,4 +199,35 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER trust_bundles_no_delete BEFORE DELETE ON trust_bundles
     BEGIN SELECT RAISE(ABORT, 'trust_bundles is append-only'); END;
   `,
+  // Hardware attestation (ADR 0027): vendor roots, owned chips, policy per organisation, and how
+  // each device's key is protected (existing devices: what they were, a software key).
+  `
+  CREATE TABLE vendor_roots (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    kind TEXT NOT NULL CHECK (kind IN ('tpm', 'se')),
+    label TEXT,
+    subject TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    der BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, kind, sha256)
+  ) STRICT;
+  CREATE TABLE owned_chips (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    match TEXT NOT NULL CHECK (match IN ('sha256', 'serial')),
+    value TEXT NOT NULL,
+    label TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, match, value)
+  ) STRICT;
+  CREATE TABLE attestation_policies (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    require_attestation INTEGER NOT NULL CHECK (require_attestation IN (0, 1)),
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  ALTER TABLE devices ADD COLUMN key_protection TEXT NOT NULL DEFAULT 'file'
+    CHECK (key_protection IN ('file', 'pkcs11', 'tpm', 'tpm-attested', 'se-attested'));
+  `,
 ];
