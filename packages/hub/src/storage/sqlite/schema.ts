@@ -199,4 +199,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER trust_bundles_no_delete BEFORE DELETE ON trust_bundles
     BEGIN SELECT RAISE(ABORT, 'trust_bundles is append-only'); END;
   `,
+  // Telemetry ingest (ADR 0029): the (device_id, received_at) index served only the rare DUP
+  // content lookup, which now walks telemetry_device_seq; one B-tree less per stored message.
+  `
+  DROP INDEX IF EXISTS telemetry_device_time;
+  `,
 ];
