@@ -33,6 +33,8 @@ export interface EventBus {
   subscribe<K extends HubEventName>(name: K, handler: Handler<K>): () => void;
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 export class InProcessEventBus implements EventBus {
   readonly #handlers = new Map<HubEventName, Set<Handler<HubEventName>>>();
   readonly #onError: (err: unknown, name: HubEventName) => void;
@@ -41,8 +43,15 @@ export class InProcessEventBus implements EventBus {
     this.#onError = onError;
   }
 
-  async publish<K extends HubEventName>(name: K, event: HubEvents[K]): Promise<void> {
-    const handlers = [...(this.#handlers.get(name) ?? [])] as Handler<K>[];
+  publish<K extends HubEventName>(name: K, event: HubEvents[K]): Promise<void> {
+    const set = this.#handlers.get(name);
+    // Nobody listening (e.g. no live telemetry stream open): one settled promise, no array, no
+    // async frame — this runs once per stored telemetry message (ADR 0029).
+    if (set === undefined || set.size === 0) return RESOLVED;
+    return this.#deliver([...set] as Handler<K>[], name, event);
+  }
+
+  async #deliver<K extends HubEventName>(handlers: Handler<K>[], name: K, event: HubEvents[K]): Promise<void> {
     await Promise.all(
       handlers.map(async (h) => {
         try {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock } from '@fleetkey/protocol';
 import { openSqliteStore } from '../../src/storage/sqlite/index.js';
+import { BY_CONTENT } from '../../src/storage/sqlite/telemetry.js';
 import { fixtures, runStoreContract } from './storage.contract.js';
 
 runStoreContract('sqlite :memory:', (clock) => openSqliteStore({ path: ':memory:', clock }));
@@ -73,4 +74,17 @@ test('two processes appending to one audit log (hub + CLI) keep one unbroken cha
   assert.deepEqual(v, { ok: true, records: 10 });
   await hub.close();
   await cli.close();
+});
+
+test('telemetry ingest writes no time index; the DUP content lookup is an index search, not a table scan (ADR 0029)', async () => {
+  const path = join(dir, 'telemetry-index.db');
+  const store = await openSqliteStore({ path, clock: new ManualClock() });
+  await store.close();
+  const raw = new Database(path, { readonly: true });
+  const indexes = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'telemetry'").all() as Array<{ name: string }>).map((r) => r.name).sort();
+  assert.deepEqual(indexes, ['telemetry_dedup', 'telemetry_device_seq']);
+  const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${BY_CONTENT}`).all('d', Buffer.alloc(16), 0, 'd', 0) as Array<{ detail: string }>).map((r) => r.detail);
+  assert.ok(plan.length >= 2 && plan.every((d) => !d.startsWith('SCAN')), plan.join(' | '));
+  assert.ok(plan.some((d) => d.includes('telemetry_device_seq (device_id=? AND seq>?)')), plan.join(' | '));
+  raw.close();
 });

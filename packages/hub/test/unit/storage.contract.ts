@@ -239,6 +239,22 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(await store.telemetry.count(tenant.id, 'dev_tw'), 2);
     });
 
+    test('telemetry: the DUP content lookup sees exactly the window, with older and newer rows of the device around it', async () => {
+      const t0 = clock.now() + 100_000;
+      const same = Buffer.from('same reading');
+      // Before the window: the same content (must not match), then other rows; inside: the original, then more rows.
+      await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tx', t0, { payload: same }));
+      for (let i = 1; i <= 20; i++) await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tx', t0 + i));
+      const original = await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tx', t0 + 500, { payload: same }));
+      for (let i = 1; i <= 20; i++) await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tx', t0 + 500 + i));
+      const copy = await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tx', t0 + 600, { payload: same, contentDedupSince: t0 + 100 }));
+      assert.deepEqual(copy, { seq: original.seq, duplicate: true });
+      // A window that starts after the original: the copy is a new message, and it is stored.
+      const later = await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tx', t0 + 700, { payload: same, contentDedupSince: t0 + 501 }));
+      assert.equal(later.duplicate, false);
+      assert.equal(await store.telemetry.count(tenant.id, 'dev_tx'), 43);
+    });
+
     // --- revocation (ADR 0011) ---
     const revokeInput = (tenantId: string, deviceId: string, reason: string) => ({
       tenantId, deviceId, reason, now: clock.now(), audit: audit('device.revoke', tenantId),

@@ -230,4 +230,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE devices ADD COLUMN key_protection TEXT NOT NULL DEFAULT 'file'
     CHECK (key_protection IN ('file', 'pkcs11', 'tpm', 'tpm-attested', 'se-attested'));
   `,
+  // Telemetry ingest (ADR 0029): the (device_id, received_at) index served only the rare DUP
+  // content lookup, which now walks telemetry_device_seq; one B-tree less per stored message.
+  `
+  DROP INDEX IF EXISTS telemetry_device_time;
+  `,
 ];

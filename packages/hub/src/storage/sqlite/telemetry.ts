@@ -25,8 +25,15 @@ const INSERT = `INSERT INTO telemetry (tenant_id, device_id, topic, payload, pay
   VALUES (?,?,?,?,?,?,?,?,?)
   ON CONFLICT (device_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`;
 const BY_KEY = 'SELECT seq FROM telemetry WHERE device_id = ? AND dedup_key = ?';
-// Uses telemetry_device_time: DUP redeliveries are rare and look back one window only.
-const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND received_at >= ? AND content_hash = ?
+// DUP redeliveries without an envelope are rare and look back one window only (ADR 0010). Both
+// parts walk telemetry_device_seq backwards (there is no time index, ADR 0029): the inner one stops
+// at the device's newest row older than the window, the outer one scans the rows after it, newest
+// first. Rows of one device are stored in arrival order with the clock's time, so "after the newest
+// row older than the window" is the window; only a backwards clock step larger than the window can
+// hide an original, and then the copy is stored once more (never lost).
+// Parameters: device, content hash, window start, device, window start.
+export const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND content_hash = ? AND received_at >= ?
+  AND seq > coalesce((SELECT seq FROM telemetry WHERE device_id = ? AND received_at < ? ORDER BY seq DESC LIMIT 1), 0)
   ORDER BY seq DESC LIMIT 1`;
 
 function toTelemetry(r: Row): TelemetryRecord {
@@ -46,7 +53,7 @@ function toTelemetry(r: Row): TelemetryRecord {
 /** The synchronous body of one insert: dedup decision and row, inside the caller's savepoint. */
 function insertOne(ctx: SqliteContext, m: NewTelemetry): { seq: number; duplicate: boolean } {
   if (m.contentDedupSince !== null && m.contentHash !== null) {
-    const same = ctx.get(BY_CONTENT, m.deviceId, m.contentDedupSince, m.contentHash);
+    const same = ctx.get(BY_CONTENT, m.deviceId, m.contentHash, m.contentDedupSince, m.deviceId, m.contentDedupSince);
     if (same !== undefined) return { seq: Number(same.seq), duplicate: true };
   }
   const inserted = ctx.run(
