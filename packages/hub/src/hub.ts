@@ -35,6 +35,9 @@ import { BatchJobs, createBatchCa } from './batch/job.js';
 import { BatchService } from './batch/service.js';
 import { FactoryService } from './batch/factory-kits.js';
 import type { CertificateAuthority } from './ca/issuance.js';
+import { DeviceAuthenticator } from './mqtt/device-auth.js';
+import { RenewalService } from './renewal/service.js';
+import { registerRenewalRoutes } from './renewal/routes.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -117,7 +120,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     });
     const provisioning = new ProvisioningRegistry([
       new ClaimTokenMethod({ store, clock, deviceValidityMs: validityMs, sourcePolicy: { maxFailures: config.enrollFailureLimit, windowMs: config.lockoutWindowSeconds * 1000, lockMs: config.lockoutSeconds * 1000 } }),
-      new ReenrollMethod({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, deviceValidityMs: validityMs }),
+      new ReenrollMethod({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, deviceValidityMs: validityMs, graceMs: (tenantId) => renewal.graceMs(tenantId) }),
     ]);
     const deviceCa = lateBoundCa(); // bound after listen: certificates name <publicUrl>/crl and /ocsp
     const bus = new InProcessEventBus((err, name) => logger.warn({ err, event: name }, 'event handler failed'));
@@ -129,6 +132,14 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       store, bus, signer: pki.deviceCa.signer, caCertificate: pki.deviceCa.certificate, clock,
       crlNextUpdateMs: config.crlNextUpdateHours * 3600_000, ocspValidityMs: config.ocspValiditySeconds * 1000,
       onError: (err) => logger.error({ err }, 'OCSP responder failed'),
+    });
+    // Device certificate renewal (ADR 0025): grace policy, early-renew commands, retiring superseded certificates.
+    const renewal = new RenewalService({
+      store, bus, clock, defaultGraceDays: config.renewalGraceDays, minIntervalMs: config.renewCommandMinIntervalSeconds * 1000,
+      onRetired: () => {
+        revocation.crl.invalidate();
+        revocation.crl.regenerate().catch((err: unknown) => logger.warn({ err }, 'CRL re-sign after retirement failed'));
+      },
     });
     let caCerts = encodeCertsOnly(material.caCertificates);
     let batchCa: CertificateAuthority | undefined;
@@ -162,6 +173,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       est: { ca: deviceCa.ca, provisioning, caCertsPkcs7: () => caCerts, certsOnly: (certs) => encodeCertsOnly(certs), maxCsrBytes: config.maxCsrBytes },
     });
     registerTrustRoutes(app, store);
+    registerRenewalRoutes(app, { login, renewal, devices: new DeviceAuthenticator({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, isRevoked: () => false }) });
     const csrVerifier = new CsrVerifierPool();
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();

@@ -47,6 +47,7 @@ export const ERROR_TABLE = {
   KEY_ALREADY_ENROLLED: { status: 409, exit: 3, message: 'This public key already belongs to an enrolled device.' },
   CERT_REQUIRED: { status: 401, exit: 4, message: 'A client certificate is required.' },
   CERT_INVALID: { status: 401, exit: 4, message: 'The client certificate is not valid for this operation.' },
+  RENEWAL_NEEDS_CLAIM: { status: 403, exit: 4, message: 'This certificate can no longer be renewed (expired beyond the grace period, or renewal asked for a different key); the device needs a new claim.' },
 
   // --- batches and factory manifests (ADRs 0014, 0015) ------------------------------------
   BATCH_NOT_READY: { status: 409, exit: 3, message: 'The batch is not complete (still being issued, or cancelled).' },
@@ -65,6 +66,7 @@ export const ERROR_TABLE = {
   KEYSTORE_ERROR: { status: 500, exit: 7, message: 'The key store failed.' },
   TRUST_BUNDLE_REJECTED: { status: 400, exit: 6, message: 'The trust bundle does not follow from the trusted one (signatures, version, expiry, size or critical fields).' },
   DEVICE_REVOKED: { status: 403, exit: 4, message: 'The hub refused this device\'s certificate (revoked or no longer valid); it must be enrolled again.' },
+  RENEWAL_PROOF_FAILED: { status: 502, exit: 6, message: 'The renewed certificate could not be proven on a fresh connection to the hub; the previous identity stays in use.' },
 
   // --- operator side -------------------------------------------------------------------------
   CONFIG_INVALID: { status: 500, exit: 2, message: 'The configuration is not valid.' },

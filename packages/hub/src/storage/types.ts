@@ -18,8 +18,10 @@
  * - Times are milliseconds since the epoch, UTC; ids are opaque strings.
  */
 import type { BatchRepo } from './batch-types.js';
+import type { RenewalRepo } from './renewal-types.js';
 
 export type * from './batch-types.js';
+export type * from './renewal-types.js';
 
 export interface Tenant {
   readonly id: string;
@@ -370,5 +372,6 @@ export interface Store {
   readonly telemetry: TelemetryRepo;
   readonly batches: BatchRepo;
   readonly trust: TrustRepo;
+  readonly renewal: RenewalRepo;
   close(): Promise<void>;
 }
