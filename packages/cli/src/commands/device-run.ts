@@ -22,7 +22,7 @@
 import { createInterface } from 'node:readline';
 import { loadavg, freemem, totalmem, uptime } from 'node:os';
 import { FleetkeyError } from '@fleetkey/protocol';
-import { connect, renew, startAutoRenewal, status, telemetryTopic, type AutoRenewalEvent, type DeviceClient, type DeviceCommand } from '@fleetkey/device';
+import { adoptBundle, connect, renew, startAutoRenewal, status, telemetryTopic, type AutoRenewalEvent, type DeviceClient, type DeviceCommand } from '@fleetkey/device';
 
 export const FLUSH_TIMEOUT_MS = 10_000;
 const MIN_INTERVAL_MS = 100;
@@ -126,6 +126,8 @@ export async function runAgent(options: RunOptions, io: RunIo): Promise<number> 
   const mqtt = options.hubMqtt === undefined ? undefined : parseHostPort(options.hubMqtt);
   // An unpacked bundle folder with an encrypted key.pem: the batch passphrase from the environment.
   const passphrase = process.env.FLEETKEY_BUNDLE_PASSPHRASE;
+  // An unpacked bundle folder becomes the state directory first (connect() would do it too).
+  await adoptBundle({ stateDir: options.stateDir, ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }) });
   // Offline past expiry: renew with the same key first (the hub's grace decides), then connect.
   if ((await status({ stateDir: options.stateDir })).state === 'expired') {
     io.stdout.write(renewalLine({ type: 'renewing', trigger: 'expired' }));
