@@ -6,6 +6,8 @@
  *
  * - Inside the default 30-day grace the agent renews with the SAME key before its first
  *   connection, then publishes; the hub stores the telemetry.
+ * - The same with a key inside a PKCS#11 token (SoftHSM2): "the same key" is the same token key,
+ *   used for the TLS proof and the CSR through the token; no key ever leaves it.
  * - With the organisation's grace set to 0 the agent stops with RENEWAL_NEEDS_CLAIM (exit 4), the
  *   state directory is unchanged and nothing is published.
  */
@@ -19,10 +21,11 @@ import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { ManualClock } from '@fleetkey/protocol';
-import { enroll } from '@fleetkey/device';
+import { enroll, Pkcs11KeyStore, type KeyStore } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
 import { BIN, type CliRun } from '../helpers/cli.js';
+import { cliTokens, type CliTokens } from '../helpers/softhsm.js';
 
 const DAY = 86_400_000;
 const PASSWORD = 'renewal device-run password';
@@ -30,9 +33,9 @@ let dir: string;
 let hub: RunningHub;
 const clock = new ManualClock(Date.now() - 6 * DAY);
 
-function fleetkey(args: string[], stdin: string, timeoutMs = 60_000): Promise<CliRun> {
+function fleetkey(args: string[], stdin: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -46,7 +49,7 @@ function fleetkey(args: string[], stdin: string, timeoutMs = 60_000): Promise<Cl
 
 interface Org { email: string; otpauthUri: string; tenantId: string; deviceDir: string; deviceId: string }
 
-async function orgWithDevice(name: string): Promise<Org> {
+async function orgWithDevice(name: string, keyStore?: KeyStore): Promise<Org> {
   const email = `${name}@renew-run.example`;
   const admin = await openAdminContext(hub.config, clock);
   const created = await admin.createOrganisationWithOwner({ orgName: name, email, password: PASSWORD });
@@ -55,12 +58,14 @@ async function orgWithDevice(name: string): Promise<Org> {
   const session = await apiCall(hub.url, hub.rootCertPem, 'POST', '/api/v1/sessions', { email, password: PASSWORD, totp });
   const claim = await apiCall(hub.url, hub.rootCertPem, 'POST', '/api/v1/claim-tokens', {}, (session.body as { token: string }).token);
   const deviceDir = join(dir, name);
-  const device = await enroll({ hubUrl: hub.url, pin: hub.pin, token: (claim.body as { token: string }).token, stateDir: deviceDir, clock });
+  const device = await enroll({ hubUrl: hub.url, pin: hub.pin, token: (claim.body as { token: string }).token, stateDir: deviceDir, clock, ...(keyStore === undefined ? {} : { keyStore }) });
   return { email, otpauthUri: created.otpauthUri, tenantId: created.tenantId, deviceDir, deviceId: device.deviceId };
 }
 
 let lenient: Org;
 let strict: Org;
+let chip: Org;
+let tokens: CliTokens;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fleetkey-renew-run-'));
@@ -68,6 +73,8 @@ before(async () => {
     config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, { FLEETKEY_DEVICE_CERT_VALIDITY_DAYS: '5', FLEETKEY_TLS_CERT_VALIDITY_HOURS: '2160' }),
     clock, logger: pino({ level: 'silent' }),
   });
+  tokens = await cliTokens(['renewal-chip']);
+  chip = await orgWithDevice('chip', new Pkcs11KeyStore({ uri: tokens.fileUri('renewal-chip') }));
   lenient = await orgWithDevice('lenient');
   strict = await orgWithDevice('strict');
   clock.set(Date.now()); // six days later: both device certificates expired a day ago
@@ -83,6 +90,7 @@ before(async () => {
 after(async () => {
   await hub.close();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(tokens.dir, { recursive: true, force: true });
 });
 
 test('an agent offline past expiry renews with the same key inside the grace, then publishes', async () => {
@@ -109,4 +117,18 @@ test('renewal after expiry outside the grace period: the agent stops with RENEWA
   assert.deepEqual(files.map((f) => readFileSync(f)), snapshot);
   assert.equal(await hub.store.telemetry.count(strict.tenantId, strict.deviceId), 0);
   assert.equal((await hub.store.devices.certificates(strict.tenantId, strict.deviceId)).length, 1, 'nothing issued');
+});
+
+test('a chip-held key (PKCS#11, SoftHSM2) offline past expiry renews as the same token key inside the grace, then publishes', async () => {
+  const before = new X509Certificate(readFileSync(join(chip.deviceDir, 'cert.pem')));
+  assert.ok(Date.parse(before.validTo) < Date.now(), 'expired for real');
+  const run = await fleetkey(['device', 'run', '--state-dir', chip.deviceDir, '--stdin', '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`], 'chip after the outage\n', tokens.env);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^renewal done /m);
+  const after = new X509Certificate(readFileSync(join(chip.deviceDir, 'cert.pem')));
+  assert.notEqual(after.serialNumber, before.serialNumber);
+  assert.ok(after.publicKey.equals(before.publicKey), 'the same token key was certified again');
+  const identity = JSON.parse(readFileSync(join(chip.deviceDir, 'identity.json'), 'utf8')) as { keyStore: { kind: string } };
+  assert.equal(identity.keyStore.kind, 'pkcs11');
+  assert.equal(await hub.store.telemetry.count(chip.tenantId, chip.deviceId), 1);
 });
