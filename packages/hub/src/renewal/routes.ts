@@ -20,7 +20,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { FleetkeyError } from '@fleetkey/protocol';
+import { FleetkeyError, fail } from '@fleetkey/protocol';
 import type { AuthContext, LoginService } from '../accounts/index.js';
 import type { DeviceAuthenticator, DeviceIdentity } from '../mqtt/device-auth.js';
 import { schemas } from '../http/schemas.js';
@@ -81,13 +81,19 @@ export function registerRenewalRoutes(app: FastifyInstance, deps: RenewalRouteDe
     return reply.code(202).header('Cache-Control', 'no-store').send(r);
   });
 
-  app.get(DEVICE_PATH, async (request, reply) => {
-    const identity = await provenDevice(deps, request);
+  // The device is authenticated in onRequest, before any body is read (like requireOwner).
+  const proven = new WeakMap<FastifyRequest, DeviceIdentity>();
+  const requireDevice = async (request: FastifyRequest): Promise<void> => {
+    proven.set(request, await provenDevice(deps, request));
+  };
+  const deviceOf = (request: FastifyRequest): DeviceIdentity => proven.get(request) ?? fail('CERT_REQUIRED');
+  app.get(DEVICE_PATH, { onRequest: requireDevice }, async (request, reply) => {
+    const identity = deviceOf(request);
     const cert = (request.raw.socket as TLSSocket).getPeerX509Certificate();
     return reply.header('Cache-Control', 'no-store').send({ deviceId: identity.deviceId, serial: identity.serial, notAfter: new Date(cert?.validTo ?? 0).toISOString() });
   });
-  app.post(`${DEVICE_PATH}/retire-previous`, async (request, reply) => {
-    const identity = await provenDevice(deps, request);
+  app.post(`${DEVICE_PATH}/retire-previous`, { onRequest: requireDevice }, async (request, reply) => {
+    const identity = deviceOf(request);
     const retired = await deps.renewal.retirePrevious(identity, request.ip);
     return reply.header('Cache-Control', 'no-store').send({ retired });
   });
