@@ -60,5 +60,20 @@ export function runRenewalRepoContract(name: string, ctx: () => { store: Store; 
       assert.equal(await store.audit.count(), audits, 'and appends no audit record');
       assert.equal((await store.devices.certificateBySerial(first.certificate.serial))?.revokedAt, clock.now(), 'the first revocation time is kept');
     });
+
+    test("revoking a device after a renewal reports the device's revocation, not the earlier retirement", async () => {
+      const { store, clock, tenantId } = ctx();
+      const old = enrollment(tenantId, 'dev-renew-2', clock.now() - 1000);
+      const current = { ...enrollment(tenantId, 'dev-renew-2', clock.now()), device: old.device };
+      for (const e of [old, current]) await store.devices.recordEnrollment(e);
+      await store.renewal.retirePrevious({ tenantId, deviceId: 'dev-renew-2', keepSerial: current.certificate.serial, now: clock.now(), audit: audit('certificate.retire') });
+      const revokeAt = clock.now() + 60_000;
+      const input = (reason: string) => ({ tenantId, deviceId: 'dev-renew-2', reason, now: revokeAt, audit: audit('device.revoke', tenantId) });
+      const revoked = await store.revocation.revokeDevice(input('keyCompromise'));
+      assert.deepEqual([revoked?.alreadyRevoked, revoked?.revokedAt, revoked?.reason], [false, revokeAt, 'keyCompromise']);
+      const again = await store.revocation.revokeDevice({ ...input('unspecified'), now: revokeAt + 1 });
+      assert.deepEqual([again?.alreadyRevoked, again?.revokedAt, again?.reason], [true, revokeAt, 'keyCompromise']);
+      assert.equal((await store.devices.certificateBySerial(old.certificate.serial))?.revocationReason, 'superseded', 'the retirement keeps its reason');
+    });
   });
 }
