@@ -79,6 +79,11 @@ export interface RunningHub {
    * connections; live sessions are kept. Throws CONFIG_INVALID and changes nothing when unusable.
    */
   setDeviceTrust(deviceCaCerts: readonly X509Certificate[]): void;
+  /**
+   * Device certificate renewal (ADR 0025): grace policy and early-renew commands. After a
+   * device-CA rotation: `renewal.requestRenewalAll({ tenantId, actor: 'hub', session: null, source: 'hub' }, 'device-ca-rotation')`.
+   */
+  readonly renewal: RenewalService;
   /** Batch jobs (ADR 0014); tests wait on `settled(batchId)`. */
   readonly batchJobs: BatchJobs;
   close(): Promise<void>;
@@ -207,7 +212,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     sweep.unref();
     logger.info({ url: config.publicUrl, pin: pki.pin, trustVersion: material.bundle.content.version }, 'hub ready');
     return {
-      url: config.publicUrl, port, mqttPort: mqtt.port, recoveryKeyFile: genesis.recoveryKeyFile, config, store, bus, telemetry, batchJobs,
+      url: config.publicUrl, port, mqttPort: mqtt.port, recoveryKeyFile: genesis.recoveryKeyFile, config, store, bus, telemetry, batchJobs, renewal,
       get pin() {
         return material.pki.pin;
       },

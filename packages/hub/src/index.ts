@@ -11,3 +11,4 @@ export { randomSerial } from './ca/serial.js';
 export { currentRootCertificate, openTrustAdmin, type TrustAdmin } from './trust/admin.js';
 export { rotateRoot, recoverRoot, type RotationResult, type RecoveryResult } from './trust/bundles.js';
 export { TRUST_TOPIC } from './trust/hub-wiring.js';
+export { RenewalService, type RenewalActor, type GracePolicyView, type RenewRequested } from './renewal/service.js';

@@ -46,7 +46,7 @@ const graceBody = {
 function actorOf(request: FastifyRequest): RenewalActor {
   const owner: AuthContext | undefined = request.owner;
   if (owner === undefined) throw new FleetkeyError('AUTH_REQUIRED');
-  return { tenantId: owner.tenantId, ownerId: owner.ownerId, session: owner.sessionId, source: request.ip };
+  return { tenantId: owner.tenantId, actor: `owner:${owner.ownerId}`, session: owner.sessionId, source: request.ip };
 }
 
 const reasonOf = (request: FastifyRequest): string => ((request.body ?? {}) as { reason?: string }).reason ?? 'owner-request';

@@ -23,10 +23,11 @@ const DAY_MS = 86_400_000;
 const MAX_TRACKED = 100_000;
 const PAGE = 1000;
 
+/** Who asks: an owner (`owner:<id>`, with a session) or the hub itself (`hub`, e.g. after a device-CA rotation). */
 export interface RenewalActor {
   readonly tenantId: string;
-  readonly ownerId: string;
-  readonly session: string;
+  readonly actor: string;
+  readonly session: string | null;
   readonly source: string;
 }
 
@@ -78,7 +79,7 @@ export class RenewalService {
     }
     const now = this.#d.clock.now();
     await this.#d.store.renewal.setPolicy({ tenantId: actor.tenantId, graceDays, updatedAt: now }, {
-      category: 'owner', type: 'renewal.policy.set', result: 'success', actor: `owner:${actor.ownerId}`, source: actor.source,
+      category: 'owner', type: 'renewal.policy.set', result: 'success', actor: actor.actor, source: actor.source,
       tenantId: actor.tenantId, session: actor.session, details: { graceDays },
     });
     return this.policy(actor.tenantId);
@@ -134,7 +135,7 @@ export class RenewalService {
     const commandId = `rnw_${randomBytes(12).toString('base64url')}`;
     const requestedAt = new Date(now).toISOString();
     await this.#d.store.audit.append({
-      category: 'owner', type, result: 'success', actor: `owner:${actor.ownerId}`, source: actor.source,
+      category: 'owner', type, result: 'success', actor: actor.actor, source: actor.source,
       tenantId: device.tenantId, session: actor.session, details: { deviceId: device.id, commandId, reason },
     });
     const payload = encodeRenewCommand({ v: 1, id: commandId, reason, requestedAt });
