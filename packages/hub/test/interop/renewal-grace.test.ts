@@ -16,7 +16,7 @@ import { X509Certificate, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ManualClock, caTemplate, decodeCertsOnly, deviceLeafTemplate, parseCertificate, signCertificate, toPem, type CertificateSigner,
+  ManualClock, RENEW_COMMAND, caTemplate, decodeCertsOnly, parseRenewCommand, deviceLeafTemplate, parseCertificate, signCertificate, toPem, type CertificateSigner,
 } from '@fleetkey/protocol';
 import { OWNER_PASSWORD, startTestHub, type TestHub, type TestOwner } from '../helpers/test-hub.js';
 import { enrollDevice, mosquittoPub, run } from '../helpers/mqtt-peers.js';
@@ -216,5 +216,27 @@ describe('attacks on renewal after expiry (curl as the EST peer)', () => {
     const pub = await mosquittoPub(t, { deviceId: d.deviceId, certPath: renewedPath, keyPath: d.keyPath }, `devices/${d.deviceId}/telemetry`, 'renewed');
     assert.equal(pub.status, 0, pub.stderr);
     assert.equal(await t.hub.store.telemetry.count(orgA.tenantId, d.deviceId), 1);
+  });
+});
+
+describe('early renewal for a whole organisation (after a device-CA rotation)', () => {
+  test('the hub asks every active device of one organisation, once per interval; revoked and other tenants are skipped', async () => {
+    const events: Array<{ tenantId: string; deviceId: string; topic: string; payload: Buffer }> = [];
+    const unsubscribe = t.hub.bus.subscribe('device.command', (e) => void events.push(e));
+    try {
+      const actor = { tenantId: orgA.tenantId, actor: 'hub', session: null, source: 'hub' };
+      const first = await t.hub.renewal.requestRenewalAll(actor, 'device-ca-rotation');
+      assert.deepEqual(first, { requested: 1, rateLimited: 0 }, 'org A has one active device (the other is revoked)');
+      assert.deepEqual(events.map((e) => [e.tenantId, e.deviceId, e.topic]), [[orgA.tenantId, devices.graceOk.deviceId, RENEW_COMMAND]]);
+      const command = parseRenewCommand(events[0]!.payload);
+      assert.equal(command.reason, 'device-ca-rotation');
+      const audit = (await t.hub.store.audit.list({ limit: 10_000 })).filter((a) => a.type === 'device.renew.bulk').at(-1);
+      assert.deepEqual([audit?.actor, audit?.details?.commandId, audit?.details?.deviceId], ['hub', command.id, devices.graceOk.deviceId]);
+      const second = await t.hub.renewal.requestRenewalAll(actor, 'device-ca-rotation');
+      assert.deepEqual(second, { requested: 0, rateLimited: 1 });
+      assert.equal(events.length, 1, 'a rate-limited device gets no second command');
+    } finally {
+      unsubscribe();
+    }
   });
 });
