@@ -66,6 +66,7 @@ let lenient: Org;
 let strict: Org;
 let chip: Org;
 let tokens: CliTokens;
+let strictSession: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fleetkey-renew-run-'));
@@ -80,6 +81,7 @@ before(async () => {
   clock.set(Date.now()); // six days later: both device certificates expired a day ago
   // The strict organisation's owner turns the grace off with the CLI.
   const sessionFile = join(dir, 'strict-session.json');
+  strictSession = sessionFile;
   const totp = OTPAuth.URI.parse(strict.otpauthUri).generate({ timestamp: clock.now() });
   const login = await fleetkey(['login', '--hub', hub.url, '--pin', hub.pin, '--email', strict.email, '--session-file', sessionFile], `${PASSWORD}\n${totp}\n`);
   assert.equal(login.code, 0, login.stderr);
@@ -131,4 +133,23 @@ test('a chip-held key (PKCS#11, SoftHSM2) offline past expiry renews as the same
   const identity = JSON.parse(readFileSync(join(chip.deviceDir, 'identity.json'), 'utf8')) as { keyStore: { kind: string } };
   assert.equal(identity.keyStore.kind, 'pkcs11');
   assert.equal(await hub.store.telemetry.count(chip.tenantId, chip.deviceId), 1);
+});
+
+test('owner CLI: devices renew ID publishes the renew command; a repeat is RATE_LIMITED (exit 5); --all counts it as rate-limited', async () => {
+  const events: string[] = [];
+  const unsubscribe = hub.bus.subscribe('device.command', (e) => void events.push(`${e.deviceId} ${e.topic}`));
+  try {
+    const asked = await fleetkey(['devices', 'renew', strict.deviceId, '--reason', 'device-ca-rotation', '--session-file', strictSession, '--json'], '');
+    assert.equal(asked.code, 0, asked.stderr);
+    assert.equal(JSON.parse(asked.stdout).topic, `devices/${strict.deviceId}/commands/fleetkey/renew`);
+    const again = await fleetkey(['devices', 'renew', strict.deviceId, '--session-file', strictSession], '');
+    assert.equal(again.code, 5, again.stdout + again.stderr);
+    assert.match(again.stderr, /error RATE_LIMITED/);
+    const all = await fleetkey(['devices', 'renew', '--all', '--session-file', strictSession, '--json'], '');
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(JSON.parse(all.stdout), { requested: 0, rateLimited: 1 });
+    assert.deepEqual(events, [`${strict.deviceId} fleetkey/renew`], 'exactly one command was published');
+  } finally {
+    unsubscribe();
+  }
 });
