@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
-import { ManualClock } from '@fleetkey/protocol';
-import { enroll, Pkcs11KeyStore, type KeyStore } from '@fleetkey/device';
+import { FleetkeyError, ManualClock } from '@fleetkey/protocol';
+import { enroll, renew, Pkcs11KeyStore, type KeyStore } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
 import { BIN, type CliRun } from '../helpers/cli.js';
@@ -152,4 +152,26 @@ test('owner CLI: devices renew ID publishes the renew command; a repeat is RATE_
   } finally {
     unsubscribe();
   }
+});
+
+test('rollback against the real hub: a new certificate its TLS stack refuses (not yet valid: the hub clock runs an hour ahead) fails the proof; the old identity stays in use and keeps working', async () => {
+  const files = ['identity.json', 'cert.pem', 'chain.pem'].map((f) => join(lenient.deviceDir, f));
+  const snapshot = files.map((f) => readFileSync(f));
+  const current = new X509Certificate(readFileSync(files[1]!)).serialNumber.toLowerCase();
+  const certificatesBefore = (await hub.store.devices.certificates(lenient.tenantId, lenient.deviceId)).length;
+  const ahead = Date.now() + 3_600_000;
+  clock.set(ahead);
+  try {
+    await assert.rejects(renew({ stateDir: lenient.deviceDir, clock: new ManualClock(ahead) }), (e: unknown) => e instanceof FleetkeyError && e.code === 'RENEWAL_PROOF_FAILED'
+      && e.cause instanceof FleetkeyError && e.cause.code === 'CERT_INVALID'); // the hub refused the new certificate
+  } finally {
+    clock.set(Date.now());
+  }
+  assert.deepEqual(files.map((f) => readFileSync(f)), snapshot, 'identity.json, cert.pem and chain.pem unchanged');
+  const stored = await hub.store.devices.certificates(lenient.tenantId, lenient.deviceId);
+  assert.equal(stored.length, certificatesBefore + 1, 'the hub did issue the (unproven) certificate');
+  assert.equal(stored.find((c) => c.serial === current)?.revokedAt, null, 'the old certificate was not retired');
+  const run = await fleetkey(['device', 'run', '--state-dir', lenient.deviceDir, '--stdin', '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`], 'still the old identity\n');
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await hub.store.telemetry.count(lenient.tenantId, lenient.deviceId), 2);
 });
