@@ -7,7 +7,7 @@ export { enroll, type EnrollOptions, type IdentitySummary } from './api/enroll.j
 export { renew, retirePreviousCertificates, type RenewOptions, type RenewResult } from './api/renew.js';
 export { renewalTime, renewalWindow, seededRandom, DEFAULT_JITTER_FRACTION, type RenewalWindow, type Validity } from './renewal/schedule.js';
 export { RenewalScheduler, MAX_TIMER_MS, type RenewalEvent, type RenewalSchedulerOptions, type RenewalTrigger } from './renewal/scheduler.js';
-export { AutoRenewal, startAutoRenewal, DEFAULT_MIN_COMMAND_INTERVAL_MS, type AutoRenewalEvent, type AutoRenewalOptions } from './renewal/agent.js';
+export { AutoRenewal, RenewCommandGate, startAutoRenewal, DEFAULT_MIN_COMMAND_INTERVAL_MS, type AutoRenewalEvent, type AutoRenewalOptions } from './renewal/agent.js';
 export { proveIdentity, DEVICE_PATH } from './renewal/proof.js';
 export { status, RENEW_AT_FRACTION, type CertificateState, type DeviceStatus, type StatusOptions } from './api/status.js';
 

@@ -30,7 +30,7 @@ const SEEN_COMMANDS = 64;
 export type AutoRenewalEvent =
   | RenewalEvent
   | { readonly type: 'retired'; readonly serials: readonly string[] }
-  | { readonly type: 'command-ignored'; readonly error: FleetkeyError; readonly commandId?: string };
+  | { readonly type: 'command-ignored'; readonly error: FleetkeyError };
 
 export interface AutoRenewalOptions {
   readonly stateDir: string;
@@ -47,6 +47,34 @@ export interface AutoRenewalOptions {
   readonly onEvent?: (event: AutoRenewalEvent) => void;
 }
 
+/**
+ * Which early-renew commands the agent acts on: a valid payload, a command id not seen before,
+ * and not within `minIntervalMs` of the last admitted command. Pure apart from the clock.
+ */
+export class RenewCommandGate {
+  readonly #clock: Clock;
+  readonly #minIntervalMs: number;
+  readonly #seen: string[] = [];
+  #lastAt: number | undefined;
+
+  constructor(clock: Clock, minIntervalMs = DEFAULT_MIN_COMMAND_INTERVAL_MS) {
+    this.#clock = clock;
+    this.#minIntervalMs = minIntervalMs;
+  }
+
+  /** The command id to act on; throws VALIDATION_FAILED, CONFLICT (seen) or RATE_LIMITED. */
+  admit(payload: Uint8Array): string {
+    const { id } = parseRenewCommand(payload);
+    if (this.#seen.includes(id)) throw new FleetkeyError('CONFLICT', { cause: new Error('renew command already handled') });
+    const now = this.#clock.now();
+    if (this.#lastAt !== undefined && now - this.#lastAt < this.#minIntervalMs) throw new FleetkeyError('RATE_LIMITED');
+    this.#seen.push(id);
+    if (this.#seen.length > SEEN_COMMANDS) this.#seen.shift();
+    this.#lastAt = now;
+    return id;
+  }
+}
+
 async function storedValidity(stateDir: string): Promise<Validity> {
   const { identity } = await loadIdentity(stateDir);
   return { notBefore: Date.parse(identity.notBefore), notAfter: Date.parse(identity.notAfter) };
@@ -57,14 +85,14 @@ export class AutoRenewal {
   readonly #o: AutoRenewalOptions;
   readonly #clock: Clock;
   readonly #timers: Timers;
-  readonly #seen: string[] = [];
-  #lastCommandAt: number | undefined;
+  readonly #gate: RenewCommandGate;
   readonly #onCommand = (command: DeviceCommand): void => this.handleCommand(command);
 
   constructor(options: AutoRenewalOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#timers = options.timers ?? systemTimers;
+    this.#gate = new RenewCommandGate(this.#clock, options.minCommandIntervalMs);
     this.scheduler = new RenewalScheduler({
       clock: this.#clock, timers: this.#timers, current: () => storedValidity(options.stateDir),
       renew: (trigger) => this.#renewAndSwitch(trigger),
@@ -88,26 +116,14 @@ export class AutoRenewal {
   /** The agent's reaction to a command; only `fleetkey/renew` concerns renewal. */
   handleCommand(command: DeviceCommand): void {
     if (command.name !== RENEW_COMMAND) return;
-    let id: string | undefined;
     try {
-      id = parseRenewCommand(command.payload).id;
-      if (this.#seen.includes(id)) throw new FleetkeyError('CONFLICT', { cause: new Error('renew command already handled') });
-      const now = this.#clock.now();
-      const minMs = this.#o.minCommandIntervalMs ?? DEFAULT_MIN_COMMAND_INTERVAL_MS;
-      if (this.#lastCommandAt !== undefined && now - this.#lastCommandAt < minMs) throw new FleetkeyError('RATE_LIMITED');
-      this.#remember(id);
-      this.#lastCommandAt = now;
+      this.#gate.admit(command.payload);
     } catch (raw) {
       const error = raw instanceof FleetkeyError ? raw : new FleetkeyError('INTERNAL', { cause: raw });
-      this.#o.onEvent?.({ type: 'command-ignored', error, ...(id === undefined ? {} : { commandId: id }) });
+      this.#o.onEvent?.({ type: 'command-ignored', error });
       return;
     }
     void this.scheduler.renewNow('command');
-  }
-
-  #remember(id: string): void {
-    this.#seen.push(id);
-    if (this.#seen.length > SEEN_COMMANDS) this.#seen.shift();
   }
 
   async #renewAndSwitch(_trigger: RenewalTrigger): Promise<Validity> {

@@ -4,7 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FleetkeyError, ManualClock } from '@fleetkey/protocol';
+import { FleetkeyError, ManualClock, encodeRenewCommand } from '@fleetkey/protocol';
+import { RenewCommandGate } from '../../src/renewal/agent.js';
 import { RENEW_AT_FRACTION, renewalTime, renewalWindow, seededRandom } from '../../src/renewal/schedule.js';
 import { MAX_TIMER_MS, RenewalScheduler, type RenewalEvent } from '../../src/renewal/scheduler.js';
 import type { Timers } from '../../src/mqtt/backoff.js';
@@ -144,5 +145,31 @@ describe('RenewalScheduler', () => {
     assert.deepEqual(await b, validity);
     assert.equal(calls, 1);
     s.stop();
+  });
+});
+
+describe('RenewCommandGate (the early-renew command, ADR 0025)', () => {
+  const command = (id: string): Buffer => encodeRenewCommand({ v: 1, id, reason: 'device-ca-rotation', requestedAt: '2026-12-01T00:00:00.000Z' });
+  const code = (c: string) => (e: unknown): boolean => e instanceof FleetkeyError && e.code === c;
+
+  test('admits a new command, refuses a replay of its id (CONFLICT) and a second one within the interval (RATE_LIMITED)', () => {
+    const clock = new ManualClock(validity.notBefore);
+    const gate = new RenewCommandGate(clock, 300_000);
+    assert.equal(gate.admit(command('rnw_AAAAAAAAAAAA')), 'rnw_AAAAAAAAAAAA');
+    clock.advance(600_000);
+    assert.throws(() => gate.admit(command('rnw_AAAAAAAAAAAA')), code('CONFLICT'), 'a replayed id, even after the interval');
+    clock.advance(1);
+    assert.equal(gate.admit(command('rnw_BBBBBBBBBBBB')), 'rnw_BBBBBBBBBBBB');
+    clock.advance(299_999);
+    assert.throws(() => gate.admit(command('rnw_CCCCCCCCCCCC')), code('RATE_LIMITED'));
+    clock.advance(1);
+    assert.equal(gate.admit(command('rnw_CCCCCCCCCCCC')), 'rnw_CCCCCCCCCCCC', 'a refused command was not remembered');
+  });
+
+  test('a malformed command is VALIDATION_FAILED and does not count against the interval', () => {
+    const clock = new ManualClock(validity.notBefore);
+    const gate = new RenewCommandGate(clock, 300_000);
+    assert.throws(() => gate.admit(Buffer.from('{"v":1}')), code('VALIDATION_FAILED'));
+    assert.equal(gate.admit(command('rnw_DDDDDDDDDDDD')), 'rnw_DDDDDDDDDDDD');
   });
 });
