@@ -7,7 +7,11 @@ export { enroll, type EnrollOptions, type IdentitySummary } from './api/enroll.j
 export { enrollWithTpmAttestation, enrollWithSeAttestation, type TpmAttestedEnrollOptions, type SeAttestedEnrollOptions } from './api/enroll-attested.js';
 export { AttestHub, ATTEST_PATH, type AttestConnection } from './attest/hub-channel.js';
 export { TpmAttester, EK_HANDLES, type EkKind } from './attest/tpm-evidence.js';
-export { renew, type RenewOptions } from './api/renew.js';
+export { renew, retirePreviousCertificates, type RenewOptions, type RenewResult } from './api/renew.js';
+export { renewalTime, renewalWindow, seededRandom, DEFAULT_JITTER_FRACTION, type RenewalWindow, type Validity } from './renewal/schedule.js';
+export { RenewalScheduler, MAX_TIMER_MS, type RenewalEvent, type RenewalSchedulerOptions, type RenewalTrigger } from './renewal/scheduler.js';
+export { AutoRenewal, RenewCommandGate, startAutoRenewal, DEFAULT_MIN_COMMAND_INTERVAL_MS, type AutoRenewalEvent, type AutoRenewalOptions } from './renewal/agent.js';
+export { proveIdentity, DEVICE_PATH } from './renewal/proof.js';
 export { status, RENEW_AT_FRACTION, type CertificateState, type DeviceStatus, type StatusOptions } from './api/status.js';
 
 export type { KeyHandle, KeyStore, TlsKeyCapability, TlsKeyOptions } from './keystore/types.js';
@@ -28,8 +32,8 @@ export { errorFromResponse } from './enroll/est-wire.js';
 export { loadIdentity, type DeviceIdentity, type KeyStoreRecord, type StoredIdentity } from './state/identity.js';
 export { adoptBundle, readBundleDevice, BUNDLE_DEVICE_FILE, type AdoptBundleOptions, type BundleDevice } from './state/bundle.js';
 
-export { connect, DEFAULT_MQTT_PORT, type ConnectOptions } from './mqtt/connect.js';
-export { DeviceClient, type DeviceClientEvents, type PublishResult } from './mqtt/client.js';
+export { connect, loadClientIdentity, DEFAULT_MQTT_PORT, type ConnectOptions } from './mqtt/connect.js';
+export { DeviceClient, type ClientIdentity, type DeviceClientEvents, type PublishResult } from './mqtt/client.js';
 export { Backoff, systemTimers, type BackoffOptions, type Timers } from './mqtt/backoff.js';
 export { classifyFailure, type ConnectFailure } from './mqtt/refusal.js';
 export { checkPublishTopic, commandsFilter, telemetryTopic, TRUST_TOPIC, type DeviceCommand } from './mqtt/topics.js';

@@ -46,6 +46,7 @@ function enrollmentOf(issued: IssuedCertificate, grant: Grant, now: number): New
         method: grant.method, serial: issued.serialHex, keyAlgorithm: issued.keyAlgorithm,
         notAfter: issued.notAfter.toISOString(), claimTokenId: grant.context?.claimTokenId ?? null,
         previousSerial: grant.context?.previousSerial ?? null, keyProtection: grant.keyProtection ?? 'file',
+        renewal: grant.context?.renewal ?? null,
       },
     },
   };

@@ -41,6 +41,9 @@ import { AttestationService } from './attestation/service.js';
 import { registerAttestationRoutes } from './attestation/routes.js';
 import { AttestationOwnerService } from './attestation/owner-service.js';
 import { registerAttestationOwnerRoutes } from './attestation/owner-routes.js';
+import { DeviceAuthenticator } from './mqtt/device-auth.js';
+import { RenewalService } from './renewal/service.js';
+import { registerRenewalRoutes } from './renewal/routes.js';
 
 export const HUB_VERSION = '0.1.0';
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -82,6 +85,11 @@ export interface RunningHub {
    * connections; live sessions are kept. Throws CONFIG_INVALID and changes nothing when unusable.
    */
   setDeviceTrust(deviceCaCerts: readonly X509Certificate[]): void;
+  /**
+   * Device certificate renewal (ADR 0025): grace policy and early-renew commands. After a
+   * device-CA rotation: `renewal.requestRenewalAll({ tenantId, actor: 'hub', session: null, source: 'hub' }, 'device-ca-rotation')`.
+   */
+  readonly renewal: RenewalService;
   /** Batch jobs (ADR 0014); tests wait on `settled(batchId)`. */
   readonly batchJobs: BatchJobs;
   close(): Promise<void>;
@@ -126,7 +134,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     const provisioning = new ProvisioningRegistry([
       claimTokenMethod,
       new AttestationMethod(claimTokenMethod),
-      new ReenrollMethod({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, deviceValidityMs: validityMs }),
+      new ReenrollMethod({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, deviceValidityMs: validityMs, graceMs: (tenantId) => renewal.graceMs(tenantId) }),
     ]);
     const deviceCa = lateBoundCa(); // bound after listen: certificates name <publicUrl>/crl and /ocsp
     const bus = new InProcessEventBus((err, name) => logger.warn({ err, event: name }, 'event handler failed'));
@@ -138,6 +146,14 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       store, bus, signer: pki.deviceCa.signer, caCertificate: pki.deviceCa.certificate, clock,
       crlNextUpdateMs: config.crlNextUpdateHours * 3600_000, ocspValidityMs: config.ocspValiditySeconds * 1000,
       onError: (err) => logger.error({ err }, 'OCSP responder failed'),
+    });
+    // Device certificate renewal (ADR 0025): grace policy, early-renew commands, retiring superseded certificates.
+    const renewal = new RenewalService({
+      store, bus, clock, defaultGraceDays: config.renewalGraceDays, minIntervalMs: config.renewCommandMinIntervalSeconds * 1000,
+      onRetired: () => {
+        revocation.crl.invalidate();
+        revocation.crl.regenerate().catch((err: unknown) => logger.warn({ err }, 'CRL re-sign after retirement failed'));
+      },
     });
     let caCerts = encodeCertsOnly(material.caCertificates);
     let batchCa: CertificateAuthority | undefined;
@@ -178,6 +194,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
       challengeTtlMs: 60_000, maxPendingChallenges: 1000,
     }));
     registerAttestationOwnerRoutes(app, { login, service: new AttestationOwnerService({ store, clock }) });
+    registerRenewalRoutes(app, { login, renewal, devices: new DeviceAuthenticator({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, isRevoked: () => false }) });
     const csrVerifier = new CsrVerifierPool();
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();
@@ -211,7 +228,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     sweep.unref();
     logger.info({ url: config.publicUrl, pin: pki.pin, trustVersion: material.bundle.content.version }, 'hub ready');
     return {
-      url: config.publicUrl, port, mqttPort: mqtt.port, recoveryKeyFile: genesis.recoveryKeyFile, config, store, bus, telemetry, batchJobs,
+      url: config.publicUrl, port, mqttPort: mqtt.port, recoveryKeyFile: genesis.recoveryKeyFile, config, store, bus, telemetry, batchJobs, renewal,
       get pin() {
         return material.pki.pin;
       },

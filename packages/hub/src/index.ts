@@ -13,3 +13,4 @@ export { rotateRoot, recoverRoot, type RotationResult, type RecoveryResult } fro
 export { TRUST_TOPIC } from './trust/hub-wiring.js';
 export { makeCredential, ekParametersOf, toolsCredentialFile } from './attestation/tpm/make-credential.js';
 export { parseTpm2bPublic } from './attestation/tpm/structures.js';
+export { RenewalService, type RenewalActor, type GracePolicyView, type RenewRequested } from './renewal/service.js';

@@ -49,6 +49,7 @@ export const ERROR_TABLE = {
   CERT_INVALID: { status: 401, exit: 4, message: 'The client certificate is not valid for this operation.' },
   ATTESTATION_REQUIRED: { status: 403, exit: 4, message: 'This organisation requires hardware attestation for new devices; a claim token alone does not enroll.' },
   ATTESTATION_FAILED: { status: 403, exit: 4, message: 'The hardware attestation was not accepted (chip certificate, proof, key attributes, channel binding or challenge).' },
+  RENEWAL_NEEDS_CLAIM: { status: 403, exit: 4, message: 'This certificate can no longer be renewed (expired beyond the grace period, or renewal asked for a different key); the device needs a new claim.' },
 
   // --- batches and factory manifests (ADRs 0014, 0015) ------------------------------------
   BATCH_NOT_READY: { status: 409, exit: 3, message: 'The batch is not complete (still being issued, or cancelled).' },
@@ -67,6 +68,7 @@ export const ERROR_TABLE = {
   KEYSTORE_ERROR: { status: 500, exit: 7, message: 'The key store failed.' },
   TRUST_BUNDLE_REJECTED: { status: 400, exit: 6, message: 'The trust bundle does not follow from the trusted one (signatures, version, expiry, size or critical fields).' },
   DEVICE_REVOKED: { status: 403, exit: 4, message: 'The hub refused this device\'s certificate (revoked or no longer valid); it must be enrolled again.' },
+  RENEWAL_PROOF_FAILED: { status: 502, exit: 6, message: 'The renewed certificate could not be proven on a fresh connection to the hub; the previous identity stays in use.' },
 
   // --- operator side -------------------------------------------------------------------------
   CONFIG_INVALID: { status: 500, exit: 2, message: 'The configuration is not valid.' },

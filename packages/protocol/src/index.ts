@@ -6,3 +6,4 @@ export * from './x509/index.js';
 export * from './telemetry-envelope.js';
 export * from './factory/index.js';
 export * from './trust-bundle/index.js';
+export * from './renew-command.js';

@@ -13,11 +13,16 @@
  * - SIGTERM/SIGINT (or the `stop` signal in tests) stop it cleanly: flush up to FLUSH_TIMEOUT_MS,
  *   DISCONNECT, close the outbox (unsent messages stay queued for the next run), exit 0.
  * - A fatal client error (DEVICE_REVOKED, …) ends the run with that code's exit status.
+ * - Renewal (ADR 0025): a certificate that has already expired is renewed (same key, within the
+ *   hub's grace) before the first connection; while running, the SDK's AutoRenewal renews at
+ *   two thirds of the lifetime ± jitter and on the hub's `fleetkey/renew` command, and switches
+ *   the live session. Each renewal step prints one line `renewal <event> …` on stdout; a refusal
+ *   that needs a new claim (RENEWAL_NEEDS_CLAIM) before the first connection ends the run.
  */
 import { createInterface } from 'node:readline';
 import { loadavg, freemem, totalmem, uptime } from 'node:os';
 import { FleetkeyError } from '@fleetkey/protocol';
-import { connect, telemetryTopic, type DeviceClient, type DeviceCommand } from '@fleetkey/device';
+import { adoptBundle, connect, renew, startAutoRenewal, status, telemetryTopic, type AutoRenewalEvent, type DeviceClient, type DeviceCommand } from '@fleetkey/device';
 
 export const FLUSH_TIMEOUT_MS = 10_000;
 const MIN_INTERVAL_MS = 100;
@@ -67,6 +72,18 @@ function printCommand(stdout: NodeJS.WritableStream, command: DeviceCommand): vo
   stdout.write(`command ${command.name} ${printable ? text.replace(/\n/g, '\\n') : `base64:${command.payload.toString('base64')}`}\n`);
 }
 
+/** One line per renewal event, e.g. `renewal scheduled 2026-12-01T10:00:00.000Z`. */
+export function renewalLine(event: AutoRenewalEvent): string {
+  switch (event.type) {
+    case 'scheduled': return `renewal scheduled ${event.dueAt.toISOString()}\n`;
+    case 'renewing': return `renewal started ${event.trigger}\n`;
+    case 'renewed': return `renewal done ${new Date(event.validity.notAfter).toISOString()}\n`;
+    case 'failed': return `renewal failed ${event.error.code}${event.retryInMs === undefined ? ' (stopped)' : ` (retry in ${Math.round(event.retryInMs / 1000)}s)`}\n`;
+    case 'retired': return `renewal retired ${event.serials.length}\n`;
+    case 'command-ignored': return `renewal command-ignored ${event.error.code}\n`;
+  }
+}
+
 function stopSignal(io: RunIo): { signal: AbortSignal; dispose: () => void } {
   if (io.stop !== undefined) return { signal: io.stop, dispose: () => undefined };
   const controller = new AbortController();
@@ -109,6 +126,14 @@ export async function runAgent(options: RunOptions, io: RunIo): Promise<number> 
   const mqtt = options.hubMqtt === undefined ? undefined : parseHostPort(options.hubMqtt);
   // An unpacked bundle folder with an encrypted key.pem: the batch passphrase from the environment.
   const passphrase = process.env.FLEETKEY_BUNDLE_PASSPHRASE;
+  // An unpacked bundle folder becomes the state directory first (connect() would do it too).
+  await adoptBundle({ stateDir: options.stateDir, ...(passphrase === undefined || passphrase === '' ? {} : { passphrase }) });
+  // Offline past expiry: renew with the same key first (the hub's grace decides), then connect.
+  if ((await status({ stateDir: options.stateDir })).state === 'expired') {
+    io.stdout.write(renewalLine({ type: 'renewing', trigger: 'expired' }));
+    const renewed = await renew({ stateDir: options.stateDir });
+    io.stdout.write(renewalLine({ type: 'renewed', trigger: 'expired', validity: { notBefore: renewed.notBefore.getTime(), notAfter: renewed.notAfter.getTime() } }));
+  }
   const client = await connect({
     stateDir: options.stateDir, ...(mqtt === undefined ? {} : { mqttHost: mqtt.host, mqttPort: mqtt.port }),
     ...(passphrase === undefined || passphrase === '' ? {} : { bundlePassphrase: passphrase }),
@@ -116,6 +141,7 @@ export async function runAgent(options: RunOptions, io: RunIo): Promise<number> 
   const { signal, dispose } = stopSignal(io);
   client.on('command', (command) => printCommand(io.stdout, command));
   const fatal = client.stopped.then((error) => error);
+  const renewal = await startAutoRenewal({ stateDir: options.stateDir, client, onEvent: (event) => io.stdout.write(renewalLine(event)) });
   try {
     const work = options.stdin ? publishLines(client, io, signal) : publishSamples(client, intervalMs, signal);
     const first = await Promise.race([work.then(() => undefined, (err: unknown) => err), fatal]);
@@ -125,6 +151,7 @@ export async function runAgent(options: RunOptions, io: RunIo): Promise<number> 
     if (after !== undefined) throw after;
     return 0;
   } finally {
+    renewal.stop();
     dispose();
     await client.close();
   }

@@ -109,7 +109,7 @@ function print(io: DeviceCommandIo, json: boolean | undefined, summary: Identity
   }
   io.stdout.write(`${headline}\n`);
   for (const [key, value] of Object.entries(summaryJson(summary))) {
-    if (key === 'pins' || key === 'keyStore') io.stdout.write(`  ${key}: ${JSON.stringify(value)}\n`);
+    if (key === 'pins' || (typeof value === 'object' && value !== null)) io.stdout.write(`  ${key}: ${JSON.stringify(value)}\n`);
     else io.stdout.write(`  ${key}: ${String(value)}\n`);
   }
 }
@@ -138,7 +138,7 @@ async function run(argv: string[], io: DeviceCommandIo, env: NodeJS.ProcessEnv):
     }
     case 'status': {
       const result = await status({ stateDir });
-      print(io, values.json, result, `device ${result.deviceId}: ${result.state}${result.renewalDue ? ', renewal due' : ''}`);
+      print(io, values.json, result, `device ${result.deviceId}: ${result.state}${result.renewalDue ? ', renewal due' : `, renewal due at ${result.renewalDueAt.toISOString()}`}`);
       return 0;
     }
     case 'run':

@@ -1,5 +1,6 @@
 /**
- * Owner commands against a running hub: `login`, `claim create|list|revoke`, `devices list|revoke`.
+ * Owner commands against a running hub: `login`, `claim create|list|revoke`, `devices list|revoke`,
+ * `devices renew <id>|--all [--reason R]` and `devices renewal-grace [--days N]` (ADR 0025).
  * The hub is verified by its pin (the same pinned TLS as devices use): no CA bundle, and the
  * password never leaves for a server that did not prove the hub key. The session is kept in a
  * 0600 file (`--session-file`, FLEETKEY_SESSION_FILE, default ~/.config/fleetkey/session.json).
@@ -61,6 +62,7 @@ const OPTIONS = {
   hub: { type: 'string' }, pin: { type: 'string' }, email: { type: 'string' }, totp: { type: 'string' },
   ttl: { type: 'string' }, 'max-uses': { type: 'string' }, label: { type: 'string' },
   json: { type: 'boolean' }, 'session-file': { type: 'string' }, reason: { type: 'string' },
+  all: { type: 'boolean' }, days: { type: 'string' },
 } as const;
 
 export async function ownerApiCommand(command: 'login' | 'claim' | 'devices', argv: string[], io: CliIo): Promise<number> {
@@ -82,6 +84,13 @@ export async function ownerApiCommand(command: 'login' | 'claim' | 'devices', ar
     const r = (await call(s.hub, s.pin, 'POST', `/api/v1/devices/${encodeURIComponent(id)}/revoke`, values.reason ? { reason: values.reason } : {}, s.token)) as { reason: string; revokedAt: string; serials: string[]; alreadyRevoked: boolean };
     return out(r, `device ${id} ${r.alreadyRevoked ? 'was already revoked' : 'revoked'} (${r.reason}, ${r.revokedAt}); ${r.serials.length} certificate(s) revoked\n`);
   }
+  if (command === 'devices' && sub === 'renew') return renewDevices(s, id, values, out);
+  if (command === 'devices' && sub === 'renewal-grace') {
+    const r = (values.days === undefined
+      ? await call(s.hub, s.pin, 'GET', '/api/v1/organisation/renewal', undefined, s.token)
+      : await call(s.hub, s.pin, 'PUT', '/api/v1/organisation/renewal', { graceDays: Number(values.days) }, s.token)) as { graceDays: number; source: string };
+    return out(r, `renewal grace: ${r.graceDays} day(s) after expiry (${r.source})\n`);
+  }
   if (command === 'claim' && sub === 'create') {
     const body = { ...(values.ttl ? { ttlSeconds: Number(values.ttl) } : {}), ...(values['max-uses'] ? { maxUses: Number(values['max-uses']) } : {}), ...(values.label ? { label: values.label } : {}) };
     const r = (await call(s.hub, s.pin, 'POST', '/api/v1/claim-tokens', body, s.token)) as { id: string; token: string; expiresAt: string; claimUri: string };
@@ -97,6 +106,18 @@ export async function ownerApiCommand(command: 'login' | 'claim' | 'devices', ar
     return out({ revoked: id }, `claim token ${id} revoked\n`);
   }
   throw new FleetkeyError('VALIDATION_FAILED', { details: { command: `${command} ${sub ?? ''}`.trim() } });
+}
+
+/** `devices renew <id>` asks one device, `devices renew --all` every active device of the organisation. */
+async function renewDevices(s: SavedSession, id: string | undefined, values: { all?: boolean; reason?: string }, out: (v: unknown, h: string) => number): Promise<number> {
+  const body = values.reason ? { reason: values.reason } : {};
+  if (values.all === true && id === undefined) {
+    const r = (await call(s.hub, s.pin, 'POST', '/api/v1/devices/renew', body, s.token)) as { requested: number; rateLimited: number };
+    return out(r, `renewal asked of ${r.requested} device(s); ${r.rateLimited} asked too recently\n`);
+  }
+  if (id === undefined || values.all === true) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'device id or --all' } });
+  const r = (await call(s.hub, s.pin, 'POST', `/api/v1/devices/${encodeURIComponent(id)}/renew`, body, s.token)) as { commandId: string; topic: string };
+  return out(r, `renewal asked of device ${id} (${r.commandId} on ${r.topic})\n`);
 }
 
 async function login(values: { hub?: string; pin?: string; email?: string; totp?: string }, file: string, io: CliIo, out: (v: unknown, h: string) => number): Promise<number> {

@@ -4,14 +4,16 @@
  * Invariants:
  * - Read-only: status never writes the state directory (except loadIdentity's roll-forward of
  *   a half-finished save, which only completes what identity.json already committed).
- * - `renewalDue` is true from RENEW_AT_FRACTION of the certificate lifetime on, and when expired.
+ * - `renewalDue` is true from RENEW_AT_FRACTION of the certificate lifetime on, and when expired;
+ *   `renewalDueAt` is that nominal time and `renewalWindow` the jitter range the agent's
+ *   scheduler draws from (renewal/schedule.ts, ADR 0025).
  */
 import { systemClock, type Clock } from '@fleetkey/protocol';
 import { loadIdentity } from '../state/identity.js';
+import { RENEW_AT_FRACTION, renewalWindow } from '../renewal/schedule.js';
 import type { IdentitySummary } from './enroll.js';
 
-/** Renew once two thirds of the lifetime have passed (leaves a third for outages). */
-export const RENEW_AT_FRACTION = 2 / 3;
+export { RENEW_AT_FRACTION };
 
 export type CertificateState = 'valid' | 'expired' | 'not-yet-valid';
 
@@ -23,6 +25,10 @@ export interface StatusOptions {
 export interface DeviceStatus extends IdentitySummary {
   readonly state: CertificateState;
   readonly renewalDue: boolean;
+  /** Nominal renewal time (two thirds of the lifetime). */
+  readonly renewalDueAt: Date;
+  /** Where the agent's jittered renewal time falls. */
+  readonly renewalWindow: { readonly earliest: Date; readonly latest: Date };
   readonly enrolledAt: Date;
   readonly renewedAt?: Date;
   readonly pins: readonly string[];
@@ -42,6 +48,7 @@ export async function status(options: StatusOptions): Promise<DeviceStatus> {
   const notBefore = new Date(identity.notBefore);
   const notAfter = new Date(identity.notAfter);
   const state: CertificateState = now < notBefore.getTime() ? 'not-yet-valid' : now > notAfter.getTime() ? 'expired' : 'valid';
+  const window = renewalWindow({ notBefore: notBefore.getTime(), notAfter: notAfter.getTime() });
   const renewAt = notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) * RENEW_AT_FRACTION;
   return {
     deviceId: identity.deviceId,
@@ -53,6 +60,8 @@ export async function status(options: StatusOptions): Promise<DeviceStatus> {
     pins: identity.pins,
     state,
     renewalDue: now >= renewAt,
+    renewalDueAt: new Date(window.nominal),
+    renewalWindow: { earliest: new Date(window.earliest), latest: new Date(window.latest) },
     enrolledAt: new Date(identity.enrolledAt),
     ...(identity.renewedAt === undefined ? {} : { renewedAt: new Date(identity.renewedAt) }),
   };

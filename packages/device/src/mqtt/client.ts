@@ -11,6 +11,9 @@
  * - Failed attempts wait `Backoff.next()` (full jitter, never below minMs); a refusal of our
  *   certificate stops the loop with DEVICE_REVOKED (refusal.ts) — no retry storm.
  * - `stopped` resolves once, with the fatal error or undefined after `close()`.
+ * - `useIdentity` (a renewed certificate, ADR 0025) swaps the TLS context for every later
+ *   connection and ends the live session at once; the loop reconnects without backoff, and
+ *   messages that were in flight stay in the outbox and are resent (DUP=1): nothing queued is lost.
  */
 import { EventEmitter } from 'node:events';
 import type { SecureContext, TLSSocket } from 'node:tls';
@@ -35,6 +38,13 @@ export interface DeviceClientEvents {
   acked: [message: QueuedMessage];
   dropped: [message: QueuedMessage];
   stopped: [error: FleetkeyError | undefined];
+  identity: [];
+}
+
+/** What a renewed identity changes for the client: its TLS context and known issuers. */
+export interface ClientIdentity {
+  readonly secureContext: SecureContext;
+  readonly knownCertificates: readonly Uint8Array[];
 }
 
 export type PublishResult =
@@ -76,6 +86,9 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   readonly #maybeSent: Set<number>;
   readonly #idleWaiters = new Set<() => void>();
   #flight: Flight | undefined;
+  #identity: ClientIdentity;
+  /** Bumped by useIdentity: an attempt begun under an older identity is ended and not backed off. */
+  #generation = 0;
   #stopping = false;
   #wake: (() => void) | undefined;
   #resolveStopped!: (error: FleetkeyError | undefined) => void;
@@ -85,6 +98,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     super();
     this.#setup = setup;
     this.deviceId = setup.deviceId;
+    this.#identity = { secureContext: setup.secureContext, knownCertificates: setup.knownCertificates };
     // Messages found on disk may have reached the hub before a crash: resend them with DUP=1.
     this.#maybeSent = new Set(setup.outbox.pending().map((m) => m.seq));
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve; });
@@ -147,6 +161,19 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     await this.#loop;
   }
 
+  /**
+   * Uses a renewed identity from now on: the live session (if any) is ended and the client
+   * reconnects at once with the new certificate; queued messages are kept and resent.
+   */
+  async useIdentity(next: ClientIdentity): Promise<void> {
+    this.#identity = next;
+    this.#generation += 1;
+    this.emit('identity');
+    const flight = this.#flight;
+    if (flight !== undefined) await flight.session.end();
+    else this.#wake?.();
+  }
+
   /** Called by the outbox's overflow policy. */
   notifyDropped(message: QueuedMessage): void {
     this.#maybeSent.delete(message.seq);
@@ -170,6 +197,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     while (!this.#stopping) {
       const outcome = await this.#attempt();
       if (this.#stopping) break;
+      if (outcome.generation !== this.#generation) continue; // a new identity: reconnect now
       const failure = classifyFailure(outcome.error);
       if (!failure.retry) {
         fatal = failure.error;
@@ -189,24 +217,25 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   /** One connection: pinned TLS, CONNECT, subscriptions, then serve until the session ends. */
-  async #attempt(): Promise<{ error: unknown; upMs: number }> {
+  async #attempt(): Promise<{ error: unknown; upMs: number; generation: number }> {
     const s = this.#setup;
+    const generation = this.#generation;
     let connectedAt: number | undefined;
     try {
       const socket = await this.#connectTrusted();
       if (this.#stopping) {
         socket.destroy();
-        return { error: undefined, upMs: 0 };
+        return { error: undefined, upMs: 0, generation };
       }
       const session = await openSession(socket, {
         clientId: s.deviceId, keepaliveSeconds: s.keepaliveSeconds, connackTimeoutMs: s.timeoutMs,
         cleanSession: s.cleanSession, onMessage: (topic, payload) => this.#onMessage(topic, payload),
       });
       connectedAt = s.clock.now();
-      const error = await this.#serve(session);
-      return { error, upMs: s.clock.now() - connectedAt };
+      const error = await this.#serve(session, generation);
+      return { error, upMs: s.clock.now() - connectedAt, generation };
     } catch (error) {
-      return { error, upMs: connectedAt === undefined ? 0 : s.clock.now() - connectedAt };
+      return { error, upMs: connectedAt === undefined ? 0 : s.clock.now() - connectedAt, generation };
     } finally {
       this.#flight = undefined;
     }
@@ -216,14 +245,14 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   #connectTrusted(): Promise<TLSSocket> {
     const s = this.#setup;
     return connectFollowing({
-      host: s.host, port: s.port, knownCertificates: s.knownCertificates,
-      secureContext: s.secureContext, alpnProtocols: ['mqtt'], timeoutMs: s.timeoutMs, clock: s.clock,
+      host: s.host, port: s.port, knownCertificates: this.#identity.knownCertificates,
+      secureContext: this.#identity.secureContext, alpnProtocols: ['mqtt'], timeoutMs: s.timeoutMs, clock: s.clock,
     }, s.trust ?? fixedTrust(s.pins));
   }
 
   /** Subscribes, resends the outbox, and waits for the session to end; returns why it ended. */
-  async #serve(session: MqttSession): Promise<Error | undefined> {
-    if (this.#stopping) {
+  async #serve(session: MqttSession, generation: number): Promise<Error | undefined> {
+    if (this.#stopping || generation !== this.#generation) {
       await session.end();
       return undefined;
     }

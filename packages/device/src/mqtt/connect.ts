@@ -24,7 +24,7 @@ import { loadIdentity, type StoredIdentity } from '../state/identity.js';
 import { PinSet } from '../trust/pin-set.js';
 import { openFollower } from '../trust/follow.js';
 import { Backoff, systemTimers, type BackoffOptions, type Timers } from './backoff.js';
-import { DeviceClient } from './client.js';
+import { DeviceClient, type ClientIdentity } from './client.js';
 
 export const DEFAULT_MQTT_PORT = 8883;
 
@@ -65,6 +65,12 @@ async function tlsContext(stateDir: string, stored: StoredIdentity, keyStore: Ke
   } catch (cause) {
     throw new FleetkeyError('KEYSTORE_ERROR', { cause });
   }
+}
+
+/** The TLS context and known issuers of the identity stored now (after a renewal: the new one). */
+export async function loadClientIdentity(stateDir: string, keyStore?: KeyStore): Promise<ClientIdentity> {
+  const stored = await loadIdentity(stateDir);
+  return { secureContext: await tlsContext(stateDir, stored, keyStore), knownCertificates: stored.chainDers };
 }
 
 function positive(value: number | undefined, fallback: number, field: string): number {

@@ -2,7 +2,8 @@
  * A small EST hub for tests: node:https on 127.0.0.1 with openssl as its CA. openssl verifies
  * every CSR the SDK sends (`openssl req -verify`) and signs it (`openssl ca`), and openssl builds
  * the certs-only PKCS#7 (`crl2pkcs7`), so the SDK is checked against an independent peer.
- * `override` lets a test make the hub answer wrongly.
+ * `override` lets a test make the hub answer wrongly. It also answers the renewal proof
+ * (`GET /.well-known/fleetkey/device`) and retirement like the fleetkey hub (ADR 0025).
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -92,6 +93,17 @@ function defaultAnswer(options: EstHubOptions, request: RecordedRequest): HubAns
     if (request.clientCertificate === undefined) return hubError(401, 'CERT_REQUIRED');
     const cn = /CN=([a-z0-9-]+)/.exec(new X509Certificate(request.clientCertificate).subject)?.[1] ?? 'unknown';
     return p7([issueFromCsr(options, request.body, cn)]);
+  }
+  // The two-phase swap's proof and retirement (ADR 0025): only a current device certificate of our CA.
+  if (request.path === '/.well-known/fleetkey/device' || request.path === '/.well-known/fleetkey/device/retire-previous') {
+    if (request.clientCertificate === undefined) return hubError(401, 'CERT_REQUIRED');
+    const cert = new X509Certificate(request.clientCertificate);
+    const ca = new X509Certificate(options.deviceCa.der);
+    const now = Date.now();
+    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey) || now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return hubError(401, 'CERT_INVALID');
+    const cn = /CN=([a-z0-9-]+)/.exec(cert.subject)?.[1] ?? 'unknown';
+    const body = request.method === 'GET' ? { deviceId: cn, serial: cert.serialNumber.toLowerCase() } : { retired: [] };
+    return { status: 200, contentType: 'application/json', body: JSON.stringify(body) };
   }
   return hubError(404, 'NOT_FOUND');
 }

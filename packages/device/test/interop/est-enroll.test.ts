@@ -194,6 +194,55 @@ describe('renew over mutual TLS', () => {
   });
 });
 
+describe('renew: the two-phase swap (ADR 0025)', () => {
+  test('the new certificate is proven on a fresh connection with the NEW certificate before the files change', async () => {
+    const dir = await stateDir();
+    await enroll(options(dir));
+    const requestsBefore = hub.requests.length;
+    const renewed = await renew({ stateDir: dir, timeoutMs: 5000 });
+    const after = hub.requests.slice(requestsBefore).map((r) => r.path);
+    const newCert = new X509Certificate(await fs.readFile(join(dir, 'cert.pem'), 'utf8'));
+    const proof = hub.requests.slice(requestsBefore).find((r) => r.path === '/.well-known/fleetkey/device');
+    assert.ok(proof !== undefined, 'a proof request was made');
+    assert.deepEqual(proof.clientCertificate, newCert.raw, 'the proof used the new certificate');
+    assert.ok(after.indexOf('/.well-known/est/simplereenroll') < after.indexOf('/.well-known/fleetkey/device'), 'proof after reenroll');
+    assert.ok(after.indexOf('/.well-known/fleetkey/device') < after.indexOf('/.well-known/fleetkey/device/retire-previous'), 'retirement after the proof');
+    assert.equal(renewed.serial, newCert.serialNumber.toLowerCase());
+    assert.equal(renewed.sameKey, false);
+  });
+
+  test('rollback: a new certificate that fails its proof leaves the old identity in use (RENEWAL_PROOF_FAILED), files byte-identical, nothing retired', async () => {
+    const dir = await stateDir();
+    await enroll(options(dir));
+    const snapshot = await Promise.all(['identity.json', 'cert.pem', 'chain.pem'].map((f) => fs.readFile(join(dir, f))));
+    const requestsBefore = hub.requests.length;
+    hub.override = (r) => (r.path === '/.well-known/fleetkey/device' ? hubError(401, 'CERT_INVALID') : undefined);
+    try {
+      await assert.rejects(renew({ stateDir: dir, timeoutMs: 5000 }), fleetkeyError('RENEWAL_PROOF_FAILED'));
+    } finally {
+      hub.override = undefined;
+    }
+    const paths = hub.requests.slice(requestsBefore).map((r) => r.path);
+    assert.ok(paths.includes('/.well-known/est/simplereenroll'), 'a certificate was issued');
+    assert.ok(!paths.includes('/.well-known/fleetkey/device/retire-previous'), 'the old certificate was not retired');
+    const after = await Promise.all(['identity.json', 'cert.pem', 'chain.pem'].map((f) => fs.readFile(join(dir, f))));
+    assert.deepEqual(after, snapshot);
+  });
+
+  test('a proof answered for another serial is RENEWAL_PROOF_FAILED, state unchanged', async () => {
+    const dir = await stateDir();
+    await enroll(options(dir));
+    const identity = await fs.readFile(join(dir, 'identity.json'));
+    hub.override = (r) => (r.path === '/.well-known/fleetkey/device' ? { status: 200, contentType: 'application/json', body: JSON.stringify({ deviceId: 'x', serial: '01' }) } : undefined);
+    try {
+      await assert.rejects(renew({ stateDir: dir, timeoutMs: 5000 }), fleetkeyError('RENEWAL_PROOF_FAILED'));
+    } finally {
+      hub.override = undefined;
+    }
+    assert.deepEqual(await fs.readFile(join(dir, 'identity.json')), identity);
+  });
+});
+
 function pkcs7Of(certs: readonly Buffer[]): string {
   return pkcs7Base64(pki.pki, certs);
 }

@@ -28,6 +28,8 @@ export interface HubConfig {
   readonly tlsRenewCheckSeconds: number;
   readonly trustBundleValidityDays: number;
   readonly deviceCertValidityDays: number;
+  readonly renewalGraceDays: number;
+  readonly renewCommandMinIntervalSeconds: number;
   readonly crlNextUpdateHours: number;
   readonly ocspValiditySeconds: number;
   readonly rootKeyAlgorithm: 'p256' | 'p384' | 'p521' | 'ed25519';

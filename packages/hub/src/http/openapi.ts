@@ -58,6 +58,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/.well-known/fleetkey/trust/{version}': { get: { summary: 'Trust bundle of one version (immutable)', parameters: [{ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }], responses: { '200': { description: 'Trust bundle', content: { 'application/json': { schema: { type: 'object' } } } }, ...errors } } },
       '/healthz': { get: { summary: 'Readiness', responses: { '200': { description: 'Ready' } } } },
       ...attestationPaths(),
+      ...renewalPaths(),
     },
   };
 }
@@ -81,3 +82,19 @@ function attestationPaths(): Record<string, unknown> {
   };
 }
 
+/** Renewal (ADR 0025): the organisation's grace, early renewal, and the device's proof/retire steps. */
+function renewalPaths(): Record<string, unknown> {
+  const grace = { type: 'object', properties: { graceDays: { type: 'integer' }, source: { type: 'string', enum: ['organisation', 'default'] }, updatedAt: { type: ['string', 'null'] } } };
+  const reason = { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 64 } } };
+  const deviceTls = 'mutual TLS with a current device certificate (an expired one is refused here; only simplereenroll accepts it within the grace)';
+  return {
+    '/api/v1/organisation/renewal': {
+      get: { summary: "The organisation's renewal grace after expiry (default renewalGraceDays)", security: bearer, responses: { '200': { description: 'Policy', ...json(grace) }, ...errors } },
+      put: { summary: 'Set the renewal grace after expiry, 0–365 days (0 = none); audited', security: bearer, requestBody: json({ type: 'object', required: ['graceDays'], properties: { graceDays: { type: 'integer', minimum: 0, maximum: 365 } } }), responses: { '200': { description: 'Policy', ...json(grace) }, ...errors } },
+    },
+    '/api/v1/devices/{id}/renew': { post: { summary: 'Ask a device to renew now (command fleetkey/renew; rate-limited, audited)', security: bearer, parameters: idParam, requestBody: json(reason), responses: { '202': { description: 'Published', ...json({ type: 'object', properties: { deviceId: { type: 'string' }, commandId: { type: 'string' }, topic: { type: 'string' }, requestedAt: { type: 'string' } } }) }, '403': { $ref: '#/components/responses/Error' }, ...errors } } },
+    '/api/v1/devices/renew': { post: { summary: 'Ask every active device of the organisation to renew now (e.g. after a device-CA rotation)', security: bearer, requestBody: json(reason), responses: { '202': { description: 'Counts', ...json({ type: 'object', properties: { requested: { type: 'integer' }, rateLimited: { type: 'integer' } } }) }, ...errors } } },
+    '/.well-known/fleetkey/device': { get: { summary: `Renewal proof: the device this certificate authenticates, over ${deviceTls}`, responses: { '200': { description: 'Device', ...json({ type: 'object', properties: { deviceId: { type: 'string' }, serial: { type: 'string' }, notAfter: { type: 'string' } } }) }, ...errors } } },
+    '/.well-known/fleetkey/device/retire-previous': { post: { summary: `Retire (revoke as superseded) this device's older certificates, over ${deviceTls}`, responses: { '200': { description: 'Retired serials', ...json({ type: 'object', properties: { retired: { type: 'array', items: { type: 'string' } } } }) }, ...errors } } },
+  };
+}

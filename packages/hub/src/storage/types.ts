@@ -19,9 +19,11 @@
  */
 import type { AttestationRepo, KeyProtection } from './attestation-types.js';
 import type { BatchRepo } from './batch-types.js';
+import type { RenewalRepo } from './renewal-types.js';
 
 export type * from './batch-types.js';
 export type * from './attestation-types.js';
+export type * from './renewal-types.js';
 
 export interface Tenant {
   readonly id: string;
@@ -375,5 +377,6 @@ export interface Store {
   readonly batches: BatchRepo;
   readonly trust: TrustRepo;
   readonly attestation: AttestationRepo;
+  readonly renewal: RenewalRepo;
   close(): Promise<void>;
 }

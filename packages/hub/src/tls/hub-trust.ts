@@ -4,8 +4,8 @@
  * (they are built from its state) and `startTrustFollowers` once both listen.
  *
  * Invariants:
- * - The HTTPS listener gets the device CA set as its client CA list (EST re-enrollment; the
- *   listener does not reject, reenroll verifies); the MQTT listener gets the device CA set and
+ * - The HTTPS listener gets the device CA set and the hub root as its client CA list (EST
+ *   re-enrollment; the listener does not reject, reenroll verifies); the MQTT listener gets the device CA set and
  *   the hub root above it (tls.ts), and `reloadTrust` also hands the set to device-auth.ts.
  * - Every renewal leaves one audit record (`system`/`tls.renew`, success or failure) with the old
  *   and new serials; a failure is also an error log line, repeated at every retry.
@@ -28,7 +28,9 @@ export function mqttTlsMaterial(s: TrustState): MqttTlsMaterial {
 }
 
 export function httpTlsOf(s: TrustState): HttpTls {
-  return { key: s.server.keyPem, cert: s.server.chainPem, ca: deviceCaPem(s) };
+  // The root above the device CAs, as on MQTT, so `socket.authorized` is the TLS stack's verdict
+  // on a client certificate (the renewal proof route reads it; ADR 0025).
+  return { key: s.server.keyPem, cert: s.server.chainPem, ca: deviceCaPem(s) + s.rootPem };
 }
 
 export function liveTrustOf(pki: HubPki, server: TlsServerIdentity, deviceCaCerts: readonly X509Certificate[]): LiveTrust {

@@ -313,13 +313,14 @@ describe('EST enrollment attacks (real hub over HTTPS)', () => {
       certPem = toPem('CERTIFICATE', der);
     });
 
-    test('expired device certificate (clock past notAfter) → 401 CERT_INVALID, nothing issued', async () => {
+    // ADR 0025: after expiry only the same key renews, within the grace; a new key needs a new claim.
+    test('expired device certificate (clock past notAfter) renewing to a different key → 403 RENEWAL_NEEDS_CLAIM, nothing issued', async () => {
       const notAfter = Date.parse(new X509Certificate(fromPem(certPem, 'CERTIFICATE')).validTo);
       clock.set(notAfter + DAY_MS);
       const before = await storedCertificates();
       const serialBefore = await currentSerial();
       const r = await reenroll(t, (await p256Device()).csr, { keyPem: device.keyPem, certPem });
-      assertError(r, 401, 'CERT_INVALID');
+      assertError(r, 403, 'RENEWAL_NEEDS_CLAIM');
       assert.deepEqual(await storedCertificates(), before);
       assert.equal(await currentSerial(), serialBefore);
     });

@@ -23,6 +23,10 @@ const ROUTES = [
   { method: 'get', path: '/api/v1/devices/{id}/telemetry/stream', auth: 'bearer' },
   { method: 'post', path: '/api/v1/devices/{id}/commands', auth: 'bearer' },
   { method: 'post', path: '/api/v1/devices/{id}/revoke', auth: 'bearer' },
+  { method: 'post', path: '/api/v1/devices/{id}/renew', auth: 'bearer' },
+  { method: 'post', path: '/api/v1/devices/renew', auth: 'bearer' },
+  { method: 'get', path: '/api/v1/organisation/renewal', auth: 'bearer' },
+  { method: 'put', path: '/api/v1/organisation/renewal', auth: 'bearer' },
   { method: 'post', path: '/api/v1/batches', auth: 'bearer' },
   { method: 'get', path: '/api/v1/batches/{id}', auth: 'bearer' },
   { method: 'get', path: '/api/v1/batches/{id}/bundle', auth: 'bearer' },
@@ -52,6 +56,8 @@ const ROUTES = [
   { method: 'delete', path: '/api/v1/attestation/owned-chips/{id}', auth: 'bearer' },
   { method: 'get', path: '/api/v1/attestation/policy', auth: 'bearer' },
   { method: 'put', path: '/api/v1/attestation/policy', auth: 'bearer' },
+  { method: 'get', path: '/.well-known/fleetkey/device', auth: 'client-certificate' },
+  { method: 'post', path: '/.well-known/fleetkey/device/retire-previous', auth: 'client-certificate' },
 ] as const;
 const BEARER_ROUTES = ROUTES.filter((r) => r.auth === 'bearer');
 const concrete = (path: string): string => path.replace('{id}', 'ct_aaaaaaaaaaaaaaaa');

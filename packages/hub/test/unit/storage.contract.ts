@@ -9,6 +9,7 @@ import { FleetkeyError, ManualClock } from '@fleetkey/protocol';
 import type { AuditEventInput, CertificateRecord, ClaimToken, Device, NewTelemetry, Owner, Store, Tenant } from '../../src/storage/types.js';
 import { runBatchRepoContract } from './storage-batches.contract.js';
 import { runAttestationRepoContract } from './storage-attestation.contract.js';
+import { runRenewalRepoContract } from './storage-renewal.contract.js';
 
 export type OpenStore = (clock: ManualClock) => Promise<Store>;
 
@@ -315,6 +316,7 @@ export function runStoreContract(name: string, open: OpenStore): void {
 
     runBatchRepoContract(name, () => ({ store, clock, tenantId: tenant.id, otherTenantId: other.tenant.id }));
     runAttestationRepoContract(name, () => ({ store, clock, tenantId: tenant.id, otherTenantId: other.tenant.id }));
+    runRenewalRepoContract(name, () => ({ store, clock, tenantId: tenant.id, otherTenantId: other.tenant.id }));
     // --- trust bundles (ADR 0020, 0021) ---
     const bundle = (version: number) => ({ version, bytes: Buffer.from(`bundle-${version}`), issuedAt: clock.now(), expires: clock.now() + 1000 });
     const root = (keyId: string) => ({

@@ -16,6 +16,7 @@ import { MIGRATIONS } from './schema.js';
 import { revocationRepo } from './revocation.js';
 import { telemetryRepo } from './telemetry.js';
 import { trustRepo } from './trust.js';
+import { renewalRepo } from './renewal.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for the fast test tier. */
@@ -62,6 +63,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     batches: batchRepo(ctx),
     trust: trustRepo(ctx),
     attestation: attestationRepo(ctx),
+    renewal: renewalRepo(ctx),
     close: async () => {
       ctx.writer.flush();
       db.close();

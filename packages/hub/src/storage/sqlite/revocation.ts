@@ -30,11 +30,13 @@ function revokeInUnit(ctx: SqliteContext, input: DeviceRevocationInput): DeviceR
     'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE tenant_id = ? AND device_id = ? ORDER BY issued_at, serial',
     tenantId, deviceId,
   );
-  // The earliest revocation of the device: on a repeat, what the first revoke recorded.
+  // The device's revocation: on a repeat, what the first revoke recorded. It is the LATEST
+  // certificate revocation: certificates retired earlier by a renewal (`superseded`, ADR 0025)
+  // were revoked before the device was, and nothing revokes a certificate after its device.
   const first = certs.reduce<{ at: number; reason: string } | undefined>((acc, c) => {
     if (c.revoked_at === null) return acc;
     const at = Number(c.revoked_at);
-    return acc === undefined || at < acc.at ? { at, reason: String(c.revocation_reason) } : acc;
+    return acc === undefined || at > acc.at ? { at, reason: String(c.revocation_reason) } : acc;
   }, undefined);
   ctx.appendAudit({
     ...input.audit,

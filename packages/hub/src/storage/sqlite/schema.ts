@@ -235,4 +235,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX IF EXISTS telemetry_device_time;
   `,
+  // Device certificate renewal (ADR 0025): an organisation's own grace after expiry; no row = hub default.
+  `
+  CREATE TABLE renewal_policies (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    grace_days INTEGER NOT NULL CHECK (grace_days BETWEEN 0 AND 365),
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
