@@ -8,7 +8,7 @@
  *   so a wrong `ca` option or a same-name CA can never let a certificate through.
  * - The certificate must be within its validity (injected clock), not a CA certificate, carry
  *   EKU clientAuth, and hold exactly one device id (CN = SAN URI).
- * - It must be a certificate this hub recorded for that device, not revoked (in the store, nor in
+ * - It must be the very certificate (same DER) this hub recorded for that device, not revoked (in the store, nor in
  *   the live revocation list fed by `device.revoked`), and the device must be active; a
  *   pre-provisioned device (batch, factory) becomes active here, on its first connection.
  * - Every refusal has one public outcome (CONNACK 5, CERT_INVALID); the reason is for the log
@@ -117,7 +117,7 @@ export class DeviceAuthenticator {
     } catch {
       return { ok: false, reason: 'no device identity in certificate' };
     }
-    return this.#checkRecord(deviceId, cert.serialNumber.toLowerCase());
+    return this.#checkRecord(deviceId, cert.serialNumber.toLowerCase(), der);
   }
 
   #checkCertificate(cert: X509Certificate): string | undefined {
@@ -130,9 +130,12 @@ export class DeviceAuthenticator {
     return undefined;
   }
 
-  async #checkRecord(deviceId: string, serial: string): Promise<DeviceAuthResult> {
+  async #checkRecord(deviceId: string, serial: string, der: Buffer): Promise<DeviceAuthResult> {
     const record = await this.#deps.store.devices.certificateBySerial(serial);
     if (record === undefined || record.deviceId !== deviceId) return { ok: false, reason: 'certificate not issued by this hub', deviceId };
+    // The very certificate recorded, not a look-alike with its serial and device id signed by
+    // another CA the hub trusts (e.g. another tenant's factory sub-CA); as in reenroll (ADR 0025).
+    if (!record.der.equals(der)) return { ok: false, reason: 'certificate differs from the one recorded under its serial', deviceId };
     const tenantId = record.tenantId;
     if (record.revokedAt !== null) return { ok: false, reason: 'certificate revoked', deviceId, tenantId };
     const device = await this.#deps.store.devices.get(tenantId, deviceId);

@@ -149,8 +149,8 @@ describe('attacks on renewal after expiry (curl as the EST peer)', () => {
     assert.deepEqual(await certificates(orgA, d), before);
   });
 
-  test("renewal with another tenant's certificate (a copy of org A's signed by another trusted CA, same serial and device id) → 401 CERT_INVALID", async () => {
-    const victim = devices.graceOk;
+  /** A copy of org A's certificate (same serial and device id) signed by another CA the hub trusts. */
+  async function lookAlike(victim: Device, name: string): Promise<{ certPath: string; keyPath: string; otherCa: Uint8Array }> {
     const original = parseCertificate(victim.der);
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const caSpki = pair.publicKey.export({ type: 'spki', format: 'der' });
@@ -163,13 +163,19 @@ describe('attacks on renewal after expiry (curl as the EST peer)', () => {
       issuerName: parseCertificate(otherCa).subject, issuerSpki: caSpki, deviceId: victim.deviceId, spki: thief.publicKey.export({ type: 'spki', format: 'der' }),
       serial: original.serial, notBefore: new Date(now - DAY_MS), notAfter: new Date(now + DAY_MS),
     }), signer);
+    const certPath = join(t.dir, `${name}.pem`);
+    const keyPath = join(t.dir, `${name}.key`);
+    writeFileSync(certPath, toPem('CERTIFICATE', forged) + toPem('CERTIFICATE', otherCa));
+    writeFileSync(keyPath, thief.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    return { certPath, keyPath, otherCa };
+  }
+
+  test("renewal with another tenant's certificate (a copy of org A's signed by another trusted CA, same serial and device id) → 401 CERT_INVALID", async () => {
+    const victim = devices.graceOk;
+    const { certPath, keyPath, otherCa } = await lookAlike(victim, 'forged');
     const trusted = t.hub.deviceCaCerts;
     t.hub.setDeviceTrust([...trusted, new X509Certificate(otherCa)]);
     try {
-      const certPath = join(t.dir, 'forged.pem');
-      const keyPath = join(t.dir, 'thief.key');
-      writeFileSync(certPath, toPem('CERTIFICATE', forged) + toPem('CERTIFICATE', otherCa));
-      writeFileSync(keyPath, thief.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
       const before = await certificates(orgA, victim);
       const r = await curlReenroll(certPath, keyPath, await csrFor(keyPath, 'thief'));
       assert.equal(r.status, 401, r.body);
@@ -177,6 +183,21 @@ describe('attacks on renewal after expiry (curl as the EST peer)', () => {
       assert.deepEqual(await certificates(orgA, victim), before);
       // Refused by the hub's record check, not by TLS: the look-alike chained to a trusted CA.
       assert.match(String((await reenrollAudits()).at(-1)?.details?.reason), /differs from the one recorded/);
+    } finally {
+      t.hub.setDeviceTrust(trusted);
+    }
+  });
+
+  test("attack: MQTT CONNECT with another tenant's look-alike certificate (same serial and device id, another trusted CA) → refused, nothing stored", async () => {
+    const victim = devices.graceOk;
+    const { certPath, keyPath, otherCa } = await lookAlike(victim, 'forged-mqtt');
+    const trusted = t.hub.deviceCaCerts;
+    t.hub.setDeviceTrust([...trusted, new X509Certificate(otherCa)]);
+    try {
+      const stored = await t.hub.store.telemetry.count(orgA.tenantId, victim.deviceId);
+      const r = await mosquittoPub(t, { deviceId: victim.deviceId, certPath, keyPath }, `devices/${victim.deviceId}/telemetry`, 'from a look-alike');
+      assert.notEqual(r.status, 0, 'the broker must refuse the look-alike');
+      assert.equal(await t.hub.store.telemetry.count(orgA.tenantId, victim.deviceId), stored);
     } finally {
       t.hub.setDeviceTrust(trusted);
     }
