@@ -2,7 +2,8 @@
  * A real hub for root-rotation end-to-end tests (ADR 0026): 127.0.0.1, ephemeral ports, a temp
  * data folder, the trust check every second (FLEETKEY_TLS_RENEW_CHECK=1) so the CLI-side
  * `rotateRoot`/`recoverRoot` writes are applied live within about a second, an owner, and SDK
- * enrollment. `restart()` closes the hub and starts it again on the same data folder and ports
+ * enrollment; sessions served under a retired root are moved within 2 s
+ * (FLEETKEY_RETIRED_ROOT_SESSION_SPREAD). `restart()` closes the hub and starts it again on the same data folder and ports
  * (what moves every open session to a new handshake).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +34,8 @@ export interface RotationHub {
   recover(): Promise<void>;
   /** Every `id:<messageId>` dedup key stored for `deviceId`. */
   storedIds(deviceId: string): Promise<Set<string>>;
+  /** `sessionsMoved` of every `trust.apply` audit event since the start, oldest first. */
+  sessionsMoved(): Promise<number[]>;
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -47,7 +50,7 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 
 export async function startRotationHub(prefix: string): Promise<RotationHub> {
   const dir = mkdtempSync(join(tmpdir(), `fleetkey-${prefix}-`));
-  const env = { FLEETKEY_TLS_RENEW_CHECK: '1' };
+  const env = { FLEETKEY_TLS_RENEW_CHECK: '1', FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: '2' };
   const boot = (apiPort: string, mqttPort: string): Promise<RunningHub> =>
     startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': apiPort, 'mqtt-port': mqttPort }, env), logger: pino({ level: process.env.FLEETKEY_TEST_LOG ?? 'silent' }) });
   let hub = await boot('0', '0');
@@ -91,6 +94,8 @@ export async function startRotationHub(prefix: string): Promise<RotationHub> {
         after = page[page.length - 1]!.seq;
       }
     },
+    sessionsMoved: async () => (await hub.store.audit.list({ limit: 10_000 }))
+      .filter((e) => e.type === 'trust.apply').map((e) => Number((e.details as { sessionsMoved?: unknown } | undefined)?.sessionsMoved)),
     restart: async () => {
       const { port, mqttPort } = hub;
       await hub.close();

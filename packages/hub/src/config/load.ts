@@ -26,6 +26,7 @@ export interface HubConfig {
   readonly tlsCertValidityHours: number;
   readonly tlsRenewAtPercent: number;
   readonly tlsRenewCheckSeconds: number;
+  readonly retiredRootSessionSpreadSeconds: number;
   readonly trustBundleValidityDays: number;
   readonly deviceCertValidityDays: number;
   readonly renewalGraceDays: number;

@@ -32,6 +32,7 @@ import { guardPackets } from './packet-guard.js';
 import { publishHook } from './publish-hook.js';
 import { DeviceRateLimiter } from './rate-limit.js';
 import { SessionRegistry } from './sessions.js';
+import { SessionMoves } from './session-moves.js';
 import { subscribeHooks } from './subscribe-hooks.js';
 import { createMqttTlsServer, reloadTls, type MqttTlsMaterial } from './tls.js';
 import { HUB_TOPIC_PREFIX, MAX_TOPIC_LEVELS, commandTopic, maySubscribersMatch } from './topic-policy.js';
@@ -56,6 +57,13 @@ export interface MqttBroker {
   readonly liveSessions: number;
   /** New TLS material and device CA trust for new connections; live sessions are kept. */
   reloadTrust(tls: MqttTlsMaterial, deviceCaCerts: readonly X509Certificate[]): void;
+  /**
+   * Closes, at random times within `spreadMs`, every live session whose TLS handshake served a
+   * certificate that `keep` refuses (a retired root's; ADR 0026); returns how many were scheduled.
+   * Devices reconnect under the current root; unacknowledged QoS 1 messages are resent from their
+   * outboxes, so nothing acknowledged is lost.
+   */
+  moveSessions(keep: (served: X509Certificate) => boolean, spreadMs: number): number;
   /** Publishes a retained hub message (QoS 1) on a `$fleetkey/…` topic, e.g. the trust bundle. */
   publishRetained(topic: string, payload: Buffer): Promise<void>;
   close(): Promise<void>;
@@ -177,11 +185,13 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
   const unsubscribe = subscribeBus(ctx, broker, o.bus);
   const sweep = setInterval(() => ctx.rate.sweep(o.clock.now()), RATE_SWEEP_MS);
   sweep.unref();
+  const moves = new SessionMoves(o.logger);
   return {
     port: (server.address() as AddressInfo).port,
     get liveSessions() {
       return sessions.liveCount;
     },
+    moveSessions: (keep, spreadMs) => moves.schedule(sessions.liveClients(), keep, spreadMs),
     reloadTrust: (tls, deviceCaCerts) => {
       reloadTls(server, tls);
       caCerts = deviceCaCerts;
@@ -194,6 +204,7 @@ export async function startMqttBroker(o: MqttBrokerOptions): Promise<MqttBroker>
     close: async () => {
       for (const u of unsubscribe) u();
       clearInterval(sweep);
+      moves.cancel();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await serverClosed;

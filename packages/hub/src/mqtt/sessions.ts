@@ -140,6 +140,11 @@ export class SessionRegistry {
     return identity;
   }
 
+  /** The live clients, one per device (a snapshot). */
+  liveClients(): Client[] {
+    return [...this.#live.values()];
+  }
+
   get liveCount(): number {
     return this.#live.size;
   }

@@ -5,13 +5,14 @@
  * Invariants:
  * - Apply order: issue a TLS identity from the new current root → replace server identity,
  *   device CA set and root anchors in one LiveTrust change → the renewer adopts that identity →
- *   the retained `$fleetkey/trust` message is the new bundle. A failure before the replace
- *   changes nothing that is served.
+ *   the retained `$fleetkey/trust` message is the new bundle → MQTT sessions served under a root
+ *   no longer in service are closed, spread over `retiredRootSessionSpreadSeconds` (ADR 0026).
+ *   A failure before the replace changes nothing that is served.
  * - Every applied change is logged and audited (`system`/`trust.apply`, actor `hub`).
  */
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock } from '@fleetkey/protocol';
+import { fromPemAll, type Clock } from '@fleetkey/protocol';
 import type { HubConfig } from '../config/load.js';
 import type { MqttBroker } from '../mqtt/index.js';
 import { issueTlsServerIdentity } from '../pki/bootstrap.js';
@@ -39,6 +40,12 @@ export interface RootFollowerDeps {
   readonly onApplied: (material: TrustMaterial) => void;
 }
 
+/** Keeps a session whose served TLS certificate was issued by a root still in service (current or overlap). */
+function servedUnder(m: TrustMaterial): (served: X509Certificate) => boolean {
+  const roots = fromPemAll(m.rootPem, 'CERTIFICATE').map((der) => new X509Certificate(der));
+  return (served) => roots.some((root) => served.checkIssued(root) && served.verify(root.publicKey));
+}
+
 async function applyMaterial(d: RootFollowerDeps, m: TrustMaterial): Promise<void> {
   const { config, clock } = d;
   const identity = await issueTlsServerIdentity(m.pki, { dnsNames: config.tlsDnsNames, ips: config.tlsIps, validityMs: config.tlsCertValidityHours * 3600_000, clock });
@@ -46,10 +53,11 @@ async function applyMaterial(d: RootFollowerDeps, m: TrustMaterial): Promise<voi
   d.renewer.adopt(servedCertificate(identity, clock.now()));
   d.onApplied(m);
   await d.mqtt.publishRetained(TRUST_TOPIC, m.bundle.bytes);
-  d.logger.info({ version: m.bundle.content.version, pin: m.pki.pin, chain: (m.pki.tlsChainTail ?? []).length }, 'hub trust bundle applied');
+  const sessionsMoved = d.mqtt.moveSessions(servedUnder(m), config.retiredRootSessionSpreadSeconds * 1000);
+  d.logger.info({ version: m.bundle.content.version, pin: m.pki.pin, chain: (m.pki.tlsChainTail ?? []).length, sessionsMoved }, 'hub trust bundle applied');
   await d.context.store.audit.append({
     category: 'system', type: 'trust.apply', result: 'success', actor: 'hub', source: 'hub:trust',
-    details: { version: m.bundle.content.version, pin: m.pki.pin },
+    details: { version: m.bundle.content.version, pin: m.pki.pin, sessionsMoved },
   });
 }
 
