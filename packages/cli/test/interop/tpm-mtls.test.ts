@@ -1,0 +1,135 @@
+/**
+ * TLS with TPM keys, end to end (issue 5, ADR 0028): a device enrolls with a claim token and a
+ * key created inside a real swtpm (behind tpm2-abrmd, as /dev/tpmrm0 on a device), the key is
+ * linked into a tpm2-pkcs11 token, and the device talks MQTT over mutual TLS to the hub's broker
+ * with that key through OpenSSL's pkcs11 engine; the hub stores its telemetry. Once through the
+ * CLI (`device enroll --keystore tpm:TCTI`, `device run`), once through the SDK in this process.
+ * The token shows the key as sensitive and never extractable, and refuses to export it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as OTPAuth from 'otpauth';
+import pino from 'pino';
+import pkcs11js from 'pkcs11js';
+import { connect, enroll, Pkcs11KeyStore, TpmKeyStore } from '@fleetkey/device';
+import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
+import { apiCall } from '../helpers/api.js';
+import { runCli } from '../helpers/cli.js';
+import { startManagedTpm, type ManagedTpm } from '../helpers/tpm.js';
+
+const TPM2_PKCS11 = '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1';
+/** A CLI child must set up its own engine environment, not inherit this process's store. */
+const FRESH_ENGINE_ENV = { PKCS11_MODULE_PATH: '', TPM2_PKCS11_STORE: '', TPM2_PKCS11_TCTI: '' };
+let dir: string;
+let hub: RunningHub;
+let tpm: ManagedTpm;
+let ownerToken: string;
+
+const api = async (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> =>
+  apiCall(hub.url, hub.rootCertPem, method, path, body, token);
+
+before(async () => {
+  tpm = await startManagedTpm();
+  dir = mkdtempSync(join(tmpdir(), 'fleetkey-tpm-tls-'));
+  hub = await startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, {}), logger: pino({ level: 'silent' }) });
+  const admin = await openAdminContext(hub.config);
+  const created = await admin.createOrganisationWithOwner({ orgName: 'Tpm', email: 'o@tpm.example', password: 'tpm interop password' });
+  await admin.close();
+  const session = await api('POST', '/api/v1/sessions', { email: 'o@tpm.example', password: 'tpm interop password', totp: OTPAuth.URI.parse(created.otpauthUri).generate() });
+  assert.equal(session.status, 201);
+  ownerToken = session.body.token as string;
+});
+after(async () => {
+  await hub.close();
+  await tpm.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function claimToken(): Promise<string> {
+  const claim = await api('POST', '/api/v1/claim-tokens', {}, ownerToken);
+  assert.equal(claim.status, 201, JSON.stringify(claim.body));
+  return claim.body.token as string;
+}
+
+async function storedTelemetry(deviceId: string): Promise<unknown[]> {
+  const page = await api('GET', `/api/v1/devices/${deviceId}/telemetry?limit=50`, undefined, ownerToken);
+  assert.equal(page.status, 200, JSON.stringify(page.body));
+  return page.body.items as unknown[];
+}
+
+async function assertNoPrivateKeyFiles(stateDir: string): Promise<void> {
+  const entries = await readdir(stateDir, { recursive: true, withFileTypes: true });
+  for (const entry of entries.filter((e) => e.isFile())) {
+    const file = join(entry.parentPath ?? entry.path, entry.name);
+    assert.doesNotMatch(await readFile(file, 'latin1'), /PRIVATE KEY/, `${file} holds no private key`);
+  }
+}
+
+test('CLI: enroll --keystore tpm:TCTI links the TPM key into a token, and the agent publishes over mTLS with it', async () => {
+  const stateDir = join(dir, 'cli-device');
+  const spec = `tpm:${tpm.tcti}`;
+  const enrolled = await runCli(['device', 'enroll', '--hub', hub.url, '--pin', hub.pin, '--token', '-', '--state-dir', stateDir, '--keystore', spec, '--json'], `${await claimToken()}\n`, FRESH_ENGINE_ENV);
+  assert.equal(enrolled.code, 0, enrolled.stderr);
+  const identity = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8'));
+  assert.deepEqual([identity.keyStore.kind, identity.keyStore.locator], ['tpm', tpm.tcti]);
+  assert.equal((await stat(join(stateDir, 'tpm', 'pkcs11', 'user.pin'))).mode & 0o777, 0o600, 'the token PIN file is private');
+  await assertNoPrivateKeyFiles(stateDir);
+  const run = await runCli(['device', 'run', '--state-dir', stateDir, '--stdin', '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`], '{"t":1}\n{"t":2}\n{"t":3}\n', FRESH_ENGINE_ENV);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal((await storedTelemetry(identity.deviceId)).length, 3, 'all three lines were stored by the hub');
+});
+
+let sdkDevice: { stateDir: string; label: string; spki: Buffer } | undefined;
+
+test('SDK: enroll with a TpmKeyStore, connect in-process through the pkcs11 engine and libtpm2-pkcs11, publish', async () => {
+  const stateDir = join(dir, 'sdk-device');
+  const keyStore = new TpmKeyStore({ directory: join(stateDir, 'tpm'), tcti: tpm.tcti });
+  const identity = await enroll({ hubUrl: hub.url, pin: hub.pin, token: await claimToken(), stateDir, keyStore, keyAlgorithm: 'p256' });
+  assert.equal(identity.keyStore.kind, 'tpm');
+  const client = await connect({ stateDir, keyStore, mqttHost: '127.0.0.1', mqttPort: hub.mqttPort });
+  for (let i = 0; i < 5; i++) await client.publish(`devices/${identity.deviceId}/telemetry`, JSON.stringify({ i }));
+  assert.equal(await client.flush(20_000), true, 'every message acknowledged over the TPM-key mTLS session');
+  await client.close();
+  assert.equal((await storedTelemetry(identity.deviceId)).length, 5);
+  const spki = await (await keyStore.open(identity.keyStore.label)).publicKeySpki();
+  sdkDevice = { stateDir, label: identity.keyStore.label, spki };
+});
+
+test('key export through the token is refused: CKA_VALUE of the linked TPM key is sensitive, and the token vouches for it', async () => {
+  assert.ok(sdkDevice !== undefined, 'runs after the SDK test');
+  const pinFile = join(sdkDevice.stateDir, 'tpm', 'pkcs11', 'user.pin');
+  const uri = `pkcs11:token=fleetkey-tpm?module-path=${TPM2_PKCS11}&pin-source=file:${pinFile}`;
+  const viaToken = await new Pkcs11KeyStore({ uri }).open(sdkDevice.label); // refuses keys that are or were extractable
+  assert.ok((await viaToken.publicKeySpki()).equals(sdkDevice.spki), 'the token holds the very key the TPM store made');
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(TPM2_PKCS11);
+  try {
+    p11.C_Initialize();
+  } catch (err) {
+    assert.match((err as Error).message, /CKR_CRYPTOKI_ALREADY_INITIALIZED/); // the engine and the store share the module
+  }
+  const [slot] = p11.C_GetSlotList(true);
+  assert.ok(slot !== undefined);
+  const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  try {
+    try {
+      p11.C_Login(session, pkcs11js.CKU_USER, await readFile(pinFile, 'utf8'));
+    } catch (err) {
+      assert.match((err as Error).message, /CKR_USER_ALREADY_LOGGED_IN/);
+    }
+    p11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: sdkDevice.label }]);
+    const [key] = p11.C_FindObjects(session, 1);
+    p11.C_FindObjectsFinal(session);
+    assert.ok(key !== undefined, 'the linked key is on the token');
+    const [extractable] = p11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_EXTRACTABLE }]);
+    assert.equal((extractable?.value as Buffer)[0], 0, 'CKA_EXTRACTABLE is false');
+    // tpm2-pkcs11 has no CKA_VALUE at all: the token holds only the TPM-wrapped blob (PKCS#11 v2.40 §5.7).
+    assert.throws(() => p11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_VALUE }]), /CKR_ATTRIBUTE_TYPE_INVALID/);
+  } finally {
+    p11.C_CloseSession(session);
+  }
+});
