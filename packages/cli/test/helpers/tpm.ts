@@ -112,3 +112,26 @@ export async function startManagedTpm(): Promise<ManagedTpm> {
     throw err;
   }
 }
+
+export interface P11KitServer {
+  /** P11_KIT_SERVER_ADDRESS for p11-kit-client.so. */
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `p11-kit server` exporting the tpm2-pkcs11 token of `storeDir` on a unix socket: clients that
+ * install the pkcs11 engine as their default for every algorithm (mosquitto_pub, openssl
+ * -engine) reach the TPM through p11-kit-client.so, so libtss2-esys's own OpenSSL calls run in
+ * the server process, away from that engine (ADR 0028).
+ */
+export async function startP11KitServer(tpm: ManagedTpm, storeDir: string): Promise<P11KitServer> {
+  const socket = join(tpm.dir, `p11-${Date.now()}.sock`);
+  const env = { ...process.env, TPM2_PKCS11_STORE: storeDir, TPM2_PKCS11_TCTI: tpm.tcti, TPM2_PKCS11_BACKEND: 'esysdb', TPM2_PKCS11_LOG_LEVEL: '0' };
+  const child = spawn('/usr/bin/p11-kit', ['server', '-f', '-n', socket, '--provider', '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1', 'pkcs11:token=fleetkey-tpm'], { env, stdio: 'ignore' });
+  if (!(await until(async () => existsSync(socket), () => child.exitCode === null))) {
+    await kill(child);
+    throw new Error('p11-kit server did not start (Debian p11-kit)');
+  }
+  return { address: `unix:path=${socket}`, stop: () => kill(child) };
+}

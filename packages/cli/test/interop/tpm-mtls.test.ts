@@ -4,11 +4,14 @@
  * linked into a tpm2-pkcs11 token, and the device talks MQTT over mutual TLS to the hub's broker
  * with that key through OpenSSL's pkcs11 engine; the hub stores its telemetry. Once through the
  * CLI (`device enroll --keystore tpm:TCTI`, `device run`), once through the SDK in this process.
- * The token shows the key as sensitive and never extractable, and refuses to export it.
+ * mosquitto_pub uses the same TPM key through `--tls-engine pkcs11 --keyform engine`, reaching
+ * the token through p11-kit-client.so and a p11-kit server (ADR 0028). The token shows the key
+ * as sensitive and never extractable, and refuses to export it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +22,7 @@ import { connect, enroll, Pkcs11KeyStore, TpmKeyStore } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
 import { runCli } from '../helpers/cli.js';
-import { startManagedTpm, type ManagedTpm } from '../helpers/tpm.js';
+import { startManagedTpm, startP11KitServer, type ManagedTpm } from '../helpers/tpm.js';
 
 const TPM2_PKCS11 = '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1';
 /** A CLI child must set up its own engine environment, not inherit this process's store. */
@@ -81,6 +84,44 @@ test('CLI: enroll --keystore tpm:TCTI links the TPM key into a token, and the ag
   const run = await runCli(['device', 'run', '--state-dir', stateDir, '--stdin', '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`], '{"t":1}\n{"t":2}\n{"t":3}\n', FRESH_ENGINE_ENV);
   assert.equal(run.code, 0, run.stderr);
   assert.equal((await storedTelemetry(identity.deviceId)).length, 3, 'all three lines were stored by the hub');
+});
+
+/** mosquitto_pub to completion (async: the hub lives in this process), killed by pid after 30 s. */
+function mosquittoPub(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('mosquitto_pub', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
+  });
+}
+
+test('mosquitto_pub: --tls-engine pkcs11 --keyform engine with the TPM key (via p11-kit server) publishes, and the hub stores it', async () => {
+  const stateDir = join(dir, 'cli-device');
+  const identity = JSON.parse(await readFile(join(stateDir, 'identity.json'), 'utf8'));
+  const before = (await storedTelemetry(identity.deviceId)).length;
+  const server = await startP11KitServer(tpm, join(stateDir, 'tpm', 'pkcs11'));
+  const cwd = await mkdtemp(join(tmpdir(), 'fleetkey-mosq-tpm-'));
+  try {
+    await symlink(join(stateDir, 'tpm', 'pkcs11', 'user.pin'), join(cwd, 'user.pin'));
+    // libp11 reads the PIN from pin-source relative to the working directory. mosquitto 2.0.11
+    // checks that --key names a file before applying --keyform engine (fixed upstream in
+    // eclipse-mosquitto/mosquitto#2827), so the URI has no '/' and an empty file carries its name.
+    const key = `pkcs11:token=fleetkey-tpm;object=${identity.keyStore.label as string};type=private?pin-source=file:user.pin`;
+    await writeFile(join(cwd, key), '');
+    await writeFile(join(cwd, 'root.pem'), hub.rootCertPem);
+    const env = { ...process.env, OPENSSL_ENGINES: '/usr/lib/x86_64-linux-gnu/engines-3', PKCS11_MODULE_PATH: '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so', P11_KIT_SERVER_ADDRESS: server.address };
+    const pub = await mosquittoPub(['-h', '127.0.0.1', '-p', String(hub.mqttPort), '--cafile', 'root.pem', '--cert', join(stateDir, 'cert.pem'),
+      '--tls-engine', 'pkcs11', '--keyform', 'engine', '--key', key, '-i', identity.deviceId, '-q', '1',
+      '-t', `devices/${identity.deviceId as string}/telemetry`, '-m', '{"from":"mosquitto_pub"}'], cwd, env);
+    assert.equal(pub.code, 0, pub.output);
+  } finally {
+    await server.stop();
+    await rm(cwd, { recursive: true, force: true });
+  }
+  assert.equal((await storedTelemetry(identity.deviceId)).length, before + 1, 'the hub stored the mosquitto_pub message');
 });
 
 let sdkDevice: { stateDir: string; label: string; spki: Buffer } | undefined;
