@@ -12,8 +12,10 @@
  * - The store URI (RFC 7512) names token + module-path + pin-source (file:/abs or env:NAME);
  *   pin-value is refused, so the URI may be logged and written to pki/<name>.key.ref.
  * - The module is loaded and C_Initialize'd once per process and path (ALREADY_INITIALIZED is
- *   success); one logged-in session stays open, each signature runs in its own session, so
- *   signatures may run concurrently (C_SignAsync on pkcs11js's worker threads).
+ *   success); one logged-in session stays open. Signatures run concurrently, each in a session
+ *   of its own taken from a pool of idle sessions (C_SignAsync on pkcs11js's worker threads),
+ *   with the key's object handle found once (token object handles stay valid across the
+ *   application's sessions, PKCS#11 v2.40 §2.4.1).
  * - Errors are CONFIG_INVALID (setting caSigner) with a reason and the CKR name, never the PIN.
  */
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
@@ -106,7 +108,22 @@ function readPin(uri: Pkcs11SignerUri, env: Readonly<Record<string, string | und
 
 /** An open token: module, slot and a logged-in anchor session (closing the last one logs out). */
 class Token {
+  readonly #idle: Buffer[] = [];
+
   private constructor(readonly module: PKCS11, readonly slot: Buffer) {}
+
+  /** Runs `fn` in a pooled session; a session whose operation failed is closed, not reused. */
+  async pooled<T>(fn: (session: Buffer) => Promise<T>): Promise<T> {
+    const session = this.#idle.pop() ?? this.openSession();
+    try {
+      const result = await fn(session);
+      this.#idle.push(session);
+      return result;
+    } catch (err) {
+      this.module.C_CloseSession(session);
+      throw err;
+    }
+  }
 
   static async open(uri: Pkcs11SignerUri, env: Readonly<Record<string, string | undefined>>): Promise<Token> {
     const module = await loadModule(uri.modulePath);
@@ -190,7 +207,8 @@ function rawToDer(raw: Buffer, half: number): Buffer {
 }
 
 export class Pkcs11Signer implements Signer {
-  private constructor(readonly algorithm: KeyAlgorithm, readonly spki: Buffer, readonly label: string, readonly uri: string, readonly token: Token) {}
+  private constructor(readonly algorithm: KeyAlgorithm, readonly spki: Buffer, readonly label: string, readonly uri: string,
+    private readonly token: Token, private readonly key: Buffer) {}
 
   /** Generates a new CA key in the token under a fresh label `fleetkey-<role>-<random>`. */
   static async generate(uri: string, role: string, algorithm: KeyAlgorithm, env: Readonly<Record<string, string | undefined>> = process.env): Promise<Pkcs11Signer> {
@@ -225,18 +243,17 @@ export class Pkcs11Signer implements Signer {
       const algorithm = algorithmOfParams(token.attribute(session, key, CK.EC_PARAMS));
       const point = token.attribute(session, pub, CK.EC_POINT);
       if (algorithm === undefined || point === undefined) throw signerError('the key under this label is not a P-256/384/521 key');
-      return new Pkcs11Signer(algorithm, spkiFromPoint(algorithm, point), label, uri, token);
+      return new Pkcs11Signer(algorithm, spkiFromPoint(algorithm, point), label, uri, token, key);
     });
   }
 
   async sign(data: Buffer): Promise<Buffer> {
     const digest = createHash(signatureAlgorithmFor(this.algorithm).hash ?? 'sha256').update(data).digest();
-    return this.token.with(async (session) => {
-      const key = this.token.find(session, this.label, CK.O_PRIVATE_KEY);
-      if (key === undefined) throw signerError('the CA key is gone from the token');
+    const half = CURVES[this.algorithm]!.half;
+    return this.token.pooled(async (session) => {
       try {
-        this.token.module.C_SignInit(session, { mechanism: CK.M_ECDSA }, key);
-        return rawToDer(await this.token.module.C_SignAsync(session, digest, Buffer.alloc(2 * CURVES[this.algorithm]!.half)), CURVES[this.algorithm]!.half);
+        this.token.module.C_SignInit(session, { mechanism: CK.M_ECDSA }, this.key);
+        return rawToDer(await this.token.module.C_SignAsync(session, digest, Buffer.alloc(2 * half)), half);
       } catch (err) {
         throw err instanceof FleetkeyError ? err : signerError('the token refused to sign', err);
       }
