@@ -4,7 +4,8 @@
  * the token at first start (pki/ holds references, no sealed keys), and an issued chain passes
  * `openssl verify`, the OCSP responder's answers pass `openssl ocsp` (good, then revoked), and
  * the CRL passes `openssl crl -verify`. rotate-root is refused with a coded error and changes
- * nothing. Children run asynchronously: the hub lives in this process.
+ * nothing. A restart reopens the same token keys; a reference to a key the token lacks stops
+ * the start. Children run asynchronously: the hub lives in this process.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCsr, decodeCertsOnly, deviceIdFromCertificate, FleetkeyError, toPem } from '@fleetkey/protocol';
+import pino from 'pino';
+import { startHub } from '../../src/hub.js';
 import { openTrustAdmin } from '../../src/trust/admin.js';
 import { rotateRoot } from '../../src/trust/bundles.js';
 import { run } from '../helpers/mqtt-peers.js';
@@ -43,8 +46,10 @@ describe('hub CA keys in SoftHSM2: issuance, OCSP and CRL signed by the token, c
     owner = await t.owner('HSM Org');
     caPath = join(t.hub.config.dataDir, 'pki', 'device-ca.crt');
   });
+  let closed = false;
   after(async () => {
-    await t.stop();
+    if (closed) await rm(t.dir, { recursive: true, force: true });
+    else await t.stop();
     await rm(hsmDir, { recursive: true, force: true });
   });
 
@@ -114,5 +119,28 @@ describe('hub CA keys in SoftHSM2: issuance, OCSP and CRL signed by the token, c
     } finally {
       await admin.close();
     }
+  });
+
+  test('restart reopens the token keys (same pin, CRL still verifies); a key reference the token lacks stops the start and changes nothing', async () => {
+    const config = t.hub.config;
+    const pin = t.hub.pin;
+    await t.hub.close();
+    closed = true;
+    const again = await startHub({ config, logger: pino({ level: 'silent' }) });
+    try {
+      assert.equal(again.pin, pin, 'the same root key, from the token');
+      const path = join(t.dir, 'restart.crl');
+      assert.equal((await run('curl', ['-sS', '--max-time', '20', '--cacert', t.rootPemPath, '-o', path, `${again.url}/crl`])).status, 0);
+      const checked = await run('openssl', ['crl', '-inform', 'DER', '-in', path, '-noout', '-CAfile', caPath, '-verify']);
+      assert.match(checked.stderr + checked.stdout, /verify OK/);
+    } finally {
+      await again.close();
+    }
+    const refPath = join(config.dataDir, 'pki', 'device-ca.key.ref');
+    const ref = JSON.parse(readFileSync(refPath, 'utf8')) as { uri: string; label: string };
+    writeFileSync(refPath, JSON.stringify({ uri: ref.uri, label: 'fleetkey-device-ca-0000000000000000' }));
+    const pkiBefore = readdirSync(join(config.dataDir, 'pki')).map((n) => [n, readFileSync(join(config.dataDir, 'pki', n), 'utf8')]);
+    await assert.rejects(startHub({ config, logger: pino({ level: 'silent' }) }), (err: unknown) => err instanceof FleetkeyError && err.code === 'CONFIG_INVALID');
+    assert.deepEqual(readdirSync(join(config.dataDir, 'pki')).map((n) => [n, readFileSync(join(config.dataDir, 'pki', n), 'utf8')]), pkiBefore, 'pki/ unchanged');
   });
 });
