@@ -47,7 +47,7 @@ function succeeds(command: string, args: readonly string[], env: NodeJS.ProcessE
 }
 
 async function until(check: () => Promise<boolean>, alive: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 60 && alive(); i++) {
+  for (let i = 0; i < 150 && alive(); i++) { // ≤ 15 s: the machine is shared and often loaded
     if (await check()) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -66,6 +66,21 @@ const busConfig = (socket: string): string => `<!DOCTYPE busconfig PUBLIC "-//fr
 <busconfig><type>session</type><listen>unix:path=${socket}</listen><auth>EXTERNAL</auth>
 <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
 `;
+
+/** swtpm on a free port pair (port, port+1 for control), retried: port+1 may be taken. */
+async function startSwtpmProcess(dir: string, children: ChildProcess[]): Promise<{ port: number; swtpmTcti: string }> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const swtpmTcti = `swtpm:host=127.0.0.1,port=${port}`;
+    const swtpm = spawn('/usr/bin/swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${dir}`, '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
+      '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+    children.push(swtpm);
+    const direct = { ...process.env, TPM2TOOLS_TCTI: swtpmTcti };
+    if (await until(() => succeeds('/usr/bin/tpm2_getcap', ['properties-fixed'], direct), () => swtpm.exitCode === null)) return { port, swtpmTcti };
+    await kill(swtpm);
+  }
+  throw new Error('swtpm did not start (ports busy?)');
+}
 
 /**
  * swtpm + D-Bus + tpm2-abrmd; throws if any part does not come up within a few seconds.
@@ -86,13 +101,7 @@ export async function startManagedTpm(): Promise<ManagedTpm> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const port = await freePort();
-    const swtpmTcti = `swtpm:host=127.0.0.1,port=${port}`;
-    const swtpm = spawn('/usr/bin/swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${dir}`, '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
-      '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
-    children.push(swtpm);
-    const direct = { ...process.env, TPM2TOOLS_TCTI: swtpmTcti };
-    if (!(await until(() => succeeds('/usr/bin/tpm2_getcap', ['properties-fixed'], direct), () => swtpm.exitCode === null))) throw new Error('swtpm did not start');
+    const { port, swtpmTcti } = await startSwtpmProcess(dir, children);
     const socket = join(dir, 'bus');
     await writeFile(join(dir, 'bus.conf'), busConfig(socket));
     children.push(spawn('/usr/bin/dbus-daemon', [`--config-file=${join(dir, 'bus.conf')}`, '--nofork', '--nopidfile'], { stdio: 'ignore' }));

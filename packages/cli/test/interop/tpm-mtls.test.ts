@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import pkcs11js from 'pkcs11js';
-import { connect, enroll, Pkcs11KeyStore, TpmKeyStore } from '@fleetkey/device';
+import { FleetkeyError } from '@fleetkey/protocol';
+import { connect, enroll, Pkcs11KeyStore, renew, TpmKeyStore } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
 import { runCli } from '../helpers/cli.js';
@@ -85,6 +86,13 @@ test('CLI: enroll --keystore tpm:TCTI links the TPM key into a token, and the ag
   assert.equal(run.code, 0, run.stderr);
   assert.equal((await storedTelemetry(identity.deviceId)).length, 3, 'all three lines were stored by the hub');
 });
+
+/** Every message along an error's cause chain (the reason sits below the public error). */
+function causes(err: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = err; e instanceof Error && messages.length < 8; e = e.cause) messages.push(e.message);
+  return messages.join(' <- ');
+}
 
 /** mosquitto_pub to completion (async: the hub lives in this process), killed by pid after 30 s. */
 function mosquittoPub(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
@@ -173,4 +181,18 @@ test('key export through the token is refused: CKA_VALUE of the linked TPM key i
   } finally {
     p11.C_CloseSession(session);
   }
+});
+
+test('SDK: renew over mTLS with the TPM key in this process; the new key is refused for TLS here with a clear reason, and a fresh agent process publishes with it', async () => {
+  assert.ok(sdkDevice !== undefined, 'runs after the SDK test');
+  const { stateDir } = sdkDevice;
+  const keyStore = new TpmKeyStore({ directory: join(stateDir, 'tpm'), tcti: tpm.tcti });
+  const renewed = await renew({ stateDir, keyStore });
+  assert.notEqual(renewed.keyStore.label, sdkDevice.label, 'a new key under a fresh label');
+  // libtpm2-pkcs11 read its token when this process first used it (ADR 0028): restart to use the new key.
+  await assert.rejects(connect({ stateDir, keyStore, mqttHost: '127.0.0.1', mqttPort: hub.mqttPort }),
+    (err: unknown) => err instanceof FleetkeyError && err.code === 'KEYSTORE_ERROR' && /restart the process/.test(causes(err)));
+  const run = await runCli(['device', 'run', '--state-dir', stateDir, '--stdin', '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`], '{"after":"renew"}\n', FRESH_ENGINE_ENV);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal((await storedTelemetry(renewed.deviceId)).length, 6, 'the fresh process published over the renewed TPM key');
 });

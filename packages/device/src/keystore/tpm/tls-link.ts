@@ -21,6 +21,9 @@
  *   a key whose TPM auth is empty: it protects nothing the blob files' permissions do not.
  * - One TPM token store per process for TLS (the engine reads TPM2_PKCS11_STORE once);
  *   configureEngineEnvironment() refuses a process already set up for another module or store.
+ * - libtpm2-pkcs11 reads its token's objects once, when the engine first loads it: a key linked
+ *   after that (a renewal in the same process) is refused for TLS with a clear reason (restart
+ *   the process) instead of the engine's "key not found" (checkVisibleToEngine).
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -113,6 +116,21 @@ export async function isLinked(directory: string, label: string): Promise<boolea
   return fs.stat(tokenPaths(directory).marker(label)).then(() => true, () => false);
 }
 
+/** When this process first handed a TPM key to the engine (the module reads its token then). */
+let engineLoadedAt: number | undefined;
+
+/** The time a label was linked (its marker's mtime), for checkVisibleToEngine. */
+export async function linkedAt(directory: string, label: string): Promise<number> {
+  return (await fs.stat(tokenPaths(directory).marker(label))).mtimeMs;
+}
+
+/** Refuses a key linked after this process's libtpm2-pkcs11 loaded its token (module header). */
+export function checkVisibleToEngine(linkedAtMs: number): void {
+  if (engineLoadedAt !== undefined && linkedAtMs > engineLoadedAt) {
+    throw tpmError('this TPM key was linked after the process loaded libtpm2-pkcs11: restart the process to use it for TLS');
+  }
+}
+
 function setOnce(env: NodeJS.ProcessEnv, name: string, value: string): void {
   const current = env[name];
   if (current !== undefined && current !== '' && current !== value) {
@@ -132,6 +150,7 @@ export function configureEngineEnvironment(tcti: string, directory: string, env:
   env.TPM2_PKCS11_BACKEND ??= 'esysdb'; // the FAPI backend needs a FAPI profile devices rarely have
   env.TPM2_PKCS11_LOG_LEVEL ??= '0';
   env.OPENSSL_ENGINES ??= DEBIAN_ENGINES_DIR;
+  if (env === process.env) engineLoadedAt ??= Date.now();
 }
 
 /** The libp11 key URI of a linked key (RFC 7512 §2.3): PIN by file only, never by value. */

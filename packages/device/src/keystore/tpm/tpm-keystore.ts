@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { type KeyAlgorithm } from '@fleetkey/protocol';
 import { algorithmOfKey, digestFor, ecdsaHalfLength, ecdsaRawToDer } from '../algorithms.js';
 import { isValidKeyLabel, type KeyHandle, type KeyStore, type TlsKeyCapability, type TlsKeyOptions } from '../types.js';
-import { canLinkForTls, configureEngineEnvironment, engineKeyIdentifier, isLinked, linkForTls } from './tls-link.js';
+import { canLinkForTls, checkVisibleToEngine, configureEngineEnvironment, engineKeyIdentifier, isLinked, linkedAt, linkForTls } from './tls-link.js';
 import { KEY_ATTRIBUTES, tpmError, withTpm } from './tools.js';
 
 export const DEFAULT_TCTI = 'device:/dev/tpmrm0';
@@ -114,7 +114,9 @@ export class TpmKeyStore implements KeyStore {
     if (algorithm === undefined) throw tpmError('the key under this label is of an unsupported type');
     const sign = (data: Buffer): Promise<Buffer> => this.#sign(files, algorithm, data);
     if (!(await isLinked(this.#directory, label))) return new TpmKeyHandle(algorithm, spki, sign);
+    const linked = await linkedAt(this.#directory, label);
     return new TpmTlsKeyHandle(algorithm, spki, sign, () => {
+      checkVisibleToEngine(linked);
       configureEngineEnvironment(this.locator, this.#directory);
       return { privateKeyEngine: 'pkcs11', privateKeyIdentifier: engineKeyIdentifier(this.#directory, label) };
     });
