@@ -18,7 +18,7 @@ import { buildCsr, decodeCertsOnly, deviceIdFromCertificate, FleetkeyError, toPe
 import pino from 'pino';
 import { startHub } from '../../src/hub.js';
 import { openTrustAdmin } from '../../src/trust/admin.js';
-import { rotateRoot } from '../../src/trust/bundles.js';
+import { recoverRoot, rotateRoot } from '../../src/trust/bundles.js';
 import { run } from '../helpers/mqtt-peers.js';
 import { startTestHub, type TestHub, type TestOwner } from '../helpers/test-hub.js';
 
@@ -109,12 +109,16 @@ describe('hub CA keys in SoftHSM2: issuance, OCSP and CRL signed by the token, c
     assert.ok((checked.stdout.replace(/\s/g, '').toLowerCase()).includes(`serialnumber:${serialHex}`), checked.stdout);
   });
 
-  test('rotate-root with a pkcs11 CA signer is refused with CONFIG_INVALID and publishes nothing', async () => {
+  test('rotate-root and recover with a pkcs11 CA signer are refused with CONFIG_INVALID and publish nothing', async () => {
     const admin = await openTrustAdmin(t.hub.config);
     try {
       const before = await admin.store.trust.latest();
-      await assert.rejects(rotateRoot(admin.context, { overlapMs: 86_400_000, algorithm: 'p384' }),
-        (err: unknown) => err instanceof FleetkeyError && err.code === 'CONFIG_INVALID');
+      const refused = (err: unknown): boolean => err instanceof FleetkeyError && err.code === 'CONFIG_INVALID';
+      await assert.rejects(rotateRoot(admin.context, { overlapMs: 86_400_000, algorithm: 'p384' }), refused);
+      let saved = 0;
+      const recoveryKeyPem = readFileSync(join(t.hub.config.dataDir, 'RECOVERY-KEY-MOVE-OFFLINE.pem'), 'utf8');
+      await assert.rejects(recoverRoot(admin.context, { recoveryKeyPem, algorithm: 'p384', saveRecoveryKey: async () => void saved++ }), refused);
+      assert.equal(saved, 0, 'no new recovery key was handed out');
       assert.equal((await admin.store.trust.latest())?.version, before?.version, 'no bundle was published');
     } finally {
       await admin.close();
