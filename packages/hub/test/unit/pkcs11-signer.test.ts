@@ -109,3 +109,11 @@ test('CA signer URIs: pin-value, relative paths, unknown attributes and Ed25519 
   await assert.rejects(Pkcs11Signer.generate(uri, 'ed', 'ed25519'), isConfigInvalid);
   await assert.rejects(Pkcs11Signer.open(uri, 'fleetkey-missing-00000000'), isConfigInvalid);
 });
+
+test('config: caSigner is software or a pkcs11 URI, and a pkcs11 CA signer refuses Ed25519 CA keys', async () => {
+  const { loadConfig } = await import('../../src/config/load.js');
+  assert.equal(loadConfig({}, {}).caSigner, 'software');
+  assert.equal(loadConfig({ 'ca-signer': uri }, {}).caSigner, uri);
+  assert.throws(() => loadConfig({ 'ca-signer': 'hsm' }, {}), isConfigInvalid);
+  assert.throws(() => loadConfig({ 'ca-signer': uri }, { FLEETKEY_ROOT_KEY_ALGORITHM: 'ed25519' }), isConfigInvalid);
+});
