@@ -111,7 +111,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
   try {
     const sealer = loadMasterKey(config.masterKeyFile, !hubPkiExists(config.dataDir));
     const store = await openSqliteStore({ path: dbPath(config.dataDir), clock, maxWaitMs: config.groupCommitMaxWaitMs });
-    const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm, caSigner: config.caSigner });
     const trustContext: TrustContext = { store, genesis, sealer, clock, validityMs: config.trustBundleValidityDays * 86_400_000 };
     let material: TrustMaterial = await loadTrust(trustContext);
     if ((await refreshIfDue(trustContext, material)) !== undefined) material = await loadTrust(trustContext);

@@ -12,6 +12,7 @@ const START_OPTIONS = {
   'mqtt-port': { type: 'string' },
   'public-url': { type: 'string' },
   'log-level': { type: 'string' },
+  'ca-signer': { type: 'string' },
 } as const;
 
 export async function hubCommand(argv: string[], io: CliIo): Promise<number> {

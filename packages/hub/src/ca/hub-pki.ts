@@ -28,7 +28,8 @@ export const DEVICE_CA_VALIDITY_MS = 5 * YEAR_MS;
 export const TLS_SERVER_VALIDITY_MS = 7 * 86_400_000;
 
 export interface CaIdentity {
-  readonly signer: SoftwareSigner;
+  /** A SoftwareSigner (sealed at rest) or a Pkcs11Signer (key in a token, ADR 0028). */
+  readonly signer: Signer;
   readonly certificate: Buffer;
 }
 
@@ -52,6 +53,8 @@ export interface HubPkiOptions {
   readonly orgName: string;
   readonly rootAlgorithm?: KeyAlgorithm;
   readonly deviceCaAlgorithm?: KeyAlgorithm;
+  /** Makes the root and device CA keys; default in memory (SoftwareSigner), or in a token. */
+  readonly generateSigner?: (role: 'root' | 'device-ca', algorithm: KeyAlgorithm) => Promise<Signer>;
 }
 
 export function nameFor(orgName: string, role: string, spki: Buffer): NameEntry[] {
@@ -68,13 +71,14 @@ export async function createHubPki(options: HubPkiOptions): Promise<HubPki> {
   }
   const now = options.clock.now();
   const notBefore = new Date(now - BACKDATE_MS);
-  const rootSigner = SoftwareSigner.generate(options.rootAlgorithm ?? 'p384');
+  const generate = options.generateSigner ?? (async (_role: string, algorithm: KeyAlgorithm): Promise<Signer> => SoftwareSigner.generate(algorithm));
+  const rootSigner = await generate('root', options.rootAlgorithm ?? 'p384');
   const rootCertificate = await signCertificate(caTemplate({
     subject: nameFor(options.orgName, 'hub root', rootSigner.spki), spki: rootSigner.spki, serial: randomSerial(),
     notBefore, notAfter: new Date(now + ROOT_VALIDITY_MS),
   }), rootSigner);
   const root = parseCertificate(rootCertificate);
-  const caSigner = SoftwareSigner.generate(options.deviceCaAlgorithm ?? 'p256');
+  const caSigner = await generate('device-ca', options.deviceCaAlgorithm ?? 'p256');
   const caCertificate = await signCertificate(caTemplate({
     subject: nameFor(options.orgName, 'device CA', caSigner.spki), spki: caSigner.spki, serial: randomSerial(),
     notBefore, notAfter: clampTo(root.notAfter, now + DEVICE_CA_VALIDITY_MS), pathLen: 0,

@@ -35,6 +35,8 @@ export interface HubConfig {
   readonly ocspValiditySeconds: number;
   readonly rootKeyAlgorithm: 'p256' | 'p384' | 'p521' | 'ed25519';
   readonly deviceCaKeyAlgorithm: 'p256' | 'p384' | 'p521' | 'ed25519';
+  /** `software` or `pkcs11:<URI>` (ADR 0028). */
+  readonly caSigner: string;
   readonly allowedDeviceKeys: readonly string[];
   readonly minRsaBits: number;
   readonly claimTokenDefaultTtlSeconds: number;
@@ -102,6 +104,8 @@ function derive(c: HubConfig): HubConfig {
   for (const ip of c.tlsIps) if (isIP(ip) === 0) throw invalid('tlsIps', 'not an IP address');
   for (const name of c.tlsDnsNames) if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(name)) throw invalid('tlsDnsNames', 'not a DNS name');
   for (const k of c.allowedDeviceKeys) if (!['p256', 'p384', 'p521', 'ed25519', 'rsa'].includes(k)) throw invalid('allowedDeviceKeys', 'unknown key type');
+  if (c.caSigner !== 'software' && !c.caSigner.startsWith('pkcs11:')) throw invalid('caSigner', 'software or pkcs11:<URI>');
+  if (c.caSigner.startsWith('pkcs11:') && (c.rootKeyAlgorithm === 'ed25519' || c.deviceCaKeyAlgorithm === 'ed25519')) throw invalid('caSigner', 'a pkcs11 CA signer holds P-256, P-384 or P-521 keys');
   if (c.claimTokenDefaultTtlSeconds > c.claimTokenMaxTtlSeconds) throw invalid('claimTokenDefaultTtlSeconds', 'above claimTokenMaxTtlSeconds');
   const hostForUrl = c.host.includes(':') ? `[${c.host}]` : c.host;
   const publicUrl = c.publicUrl === '' ? `https://${hostForUrl}:${c.apiPort}` : c.publicUrl.replace(/\/+$/, '');

@@ -5,6 +5,8 @@
  *   pki/device-ca.crt, pki/device-ca.key.sealed  device CA (signs device certificates)
  *   pki/recovery.pub.pem                         public half of the offline recovery key
  *   RECOVERY-KEY-MOVE-OFFLINE.pem                private half, written once for the operator
+ *   pki/<name>.key.ref instead of .key.sealed    with `--ca-signer pkcs11:URI` (ADR 0028): JSON
+ *                                                {uri, label} naming the key in the token; no secret
  * TLS server certificates get a new key at every start and are never written to disk.
  *
  * Invariants: private keys on disk are sealed (AES-256-GCM, aad names the key); an existing
@@ -16,6 +18,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetkeyError, computePin, fromPem, toPem, type Clock, type KeyAlgorithm } from '@fleetkey/protocol';
 import { createHubPki, issueTlsServerCert, type CaIdentity } from '../ca/hub-pki.js';
+import { Pkcs11Signer } from '../ca/pkcs11-signer.js';
+import type { Signer } from '../ca/signer.js';
 import { SoftwareSigner } from '../ca/software-signer.js';
 import { pkiDir, writeFileAtomic, writePublicFile } from '../datadir.js';
 import type { SecretSealer } from '../secrets/sealer.js';
@@ -44,9 +48,16 @@ export interface TlsServerIdentity {
 
 const aad = (name: string): string => `fleetkey:ca-key:${name}`;
 
-function loadCa(dir: string, name: string, sealer: SecretSealer): CaIdentity {
+async function openSigner(dir: string, name: string, sealer: SecretSealer, caSigner: string): Promise<Signer> {
+  const ref = join(dir, `${name}.key.ref`);
+  if (!existsSync(ref)) return SoftwareSigner.openSealed(readFileSync(join(dir, `${name}.key.sealed`)), sealer, aad(name));
+  const recorded = JSON.parse(readFileSync(ref, 'utf8')) as { uri: string; label: string };
+  return Pkcs11Signer.open(caSigner.startsWith('pkcs11:') ? caSigner : recorded.uri, recorded.label); // a given URI may move the PIN file
+}
+
+async function loadCa(dir: string, name: string, sealer: SecretSealer, caSigner: string): Promise<CaIdentity> {
   const certificate = fromPem(readFileSync(join(dir, `${name}.crt`), 'utf8'), 'CERTIFICATE');
-  const signer = SoftwareSigner.openSealed(readFileSync(join(dir, `${name}.key.sealed`)), sealer, aad(name));
+  const signer = await openSigner(dir, name, sealer, caSigner);
   if (!signer.spki.equals(spkiOfCertificate(certificate))) {
     throw new FleetkeyError('SECRET_UNREADABLE', { cause: new Error(`${name}: key does not match certificate`) });
   }
@@ -54,8 +65,10 @@ function loadCa(dir: string, name: string, sealer: SecretSealer): CaIdentity {
 }
 
 function saveCa(dir: string, name: string, ca: CaIdentity, sealer: SecretSealer): void {
-  const signer = ca.signer as SoftwareSigner;
-  writeFileAtomic(join(dir, `${name}.key.sealed`), signer.seal(sealer, aad(name)), 0o600);
+  const signer = ca.signer;
+  if (signer instanceof Pkcs11Signer) writeFileAtomic(join(dir, `${name}.key.ref`), JSON.stringify({ uri: signer.uri, label: signer.label }), 0o600);
+  else if (signer instanceof SoftwareSigner) writeFileAtomic(join(dir, `${name}.key.sealed`), signer.seal(sealer, aad(name)), 0o600);
+  else throw new FleetkeyError('CONFIG_INVALID', { cause: new Error(`${name}: unknown signer kind`) });
   writePublicFile(join(dir, `${name}.crt`), toPem('CERTIFICATE', ca.certificate));
 }
 
@@ -79,13 +92,15 @@ export interface PkiOptions {
   readonly clock: Clock;
   readonly rootAlgorithm: KeyAlgorithm;
   readonly deviceCaAlgorithm: KeyAlgorithm;
+  /** `software` (default) or `pkcs11:<RFC 7512 URI>`: where new CA keys are made (ADR 0028). */
+  readonly caSigner?: string;
 }
 
 export async function loadOrCreateHubPki(o: PkiOptions): Promise<HubPki> {
   const dir = pkiDir(o.dataDir);
   if (!hubPkiExists(o.dataDir)) return createAndSave(o, dir);
-  const root = loadCa(dir, 'root', o.sealer);
-  const deviceCa = loadCa(dir, 'device-ca', o.sealer);
+  const root = await loadCa(dir, 'root', o.sealer, o.caSigner ?? 'software');
+  const deviceCa = await loadCa(dir, 'device-ca', o.sealer, o.caSigner ?? 'software');
   const recoverySpki = fromPem(readFileSync(join(dir, 'recovery.pub.pem'), 'utf8'), 'PUBLIC KEY');
   return {
     root, deviceCa, deviceCaCert: new X509Certificate(deviceCa.certificate),
@@ -94,7 +109,9 @@ export async function loadOrCreateHubPki(o: PkiOptions): Promise<HubPki> {
 }
 
 async function createAndSave(o: PkiOptions, dir: string): Promise<HubPki> {
-  const pki = await createHubPki({ clock: o.clock, orgName: 'fleetkey', rootAlgorithm: o.rootAlgorithm, deviceCaAlgorithm: o.deviceCaAlgorithm });
+  const uri = o.caSigner !== undefined && o.caSigner.startsWith('pkcs11:') ? o.caSigner : undefined;
+  const generateSigner = uri === undefined ? undefined : (role: string, algorithm: KeyAlgorithm): Promise<Signer> => Pkcs11Signer.generate(uri, role, algorithm);
+  const pki = await createHubPki({ clock: o.clock, orgName: 'fleetkey', rootAlgorithm: o.rootAlgorithm, deviceCaAlgorithm: o.deviceCaAlgorithm, ...(generateSigner === undefined ? {} : { generateSigner }) });
   const recoveryKeyFile = join(o.dataDir, 'RECOVERY-KEY-MOVE-OFFLINE.pem');
   writeFileAtomic(recoveryKeyFile, pki.recovery.privateKeyPem, 0o600);
   writePublicFile(join(dir, 'recovery.pub.pem'), toPem('PUBLIC KEY', pki.recovery.spki));

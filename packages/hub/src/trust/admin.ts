@@ -37,7 +37,7 @@ export async function openTrustAdmin(config: HubConfig, clock: Clock = systemClo
   const sealer = loadMasterKey(config.masterKeyFile, false);
   const store = await openSqliteStore({ path: dbPath(config.dataDir), clock });
   try {
-    const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm });
+    const genesis = await loadOrCreateHubPki({ dataDir: config.dataDir, sealer, clock, rootAlgorithm: config.rootKeyAlgorithm, deviceCaAlgorithm: config.deviceCaKeyAlgorithm, caSigner: config.caSigner });
     const context: TrustContext = { store, genesis, sealer, clock, validityMs: config.trustBundleValidityDays * 86_400_000 };
     return { context, store, current: () => loadTrust(context), close: () => store.close() };
   } catch (err) {

@@ -21,6 +21,7 @@ import {
   type BundleContent, type BundlePin, type BundleSigner, type Clock, type KeyAlgorithm, type TrustBundle,
 } from '@fleetkey/protocol';
 import { generateRecoveryKey, type RecoveryKey } from '../ca/hub-pki.js';
+import { SoftwareSigner } from '../ca/software-signer.js';
 import type { HubPki } from '../pki/bootstrap.js';
 import type { SecretSealer } from '../secrets/sealer.js';
 import type { AuditEventInput, HubRootRecord, Store, StoredTrustBundle } from '../storage/types.js';
@@ -98,9 +99,21 @@ export interface RotationResult {
   readonly previousPin: string;
 }
 
+/**
+ * ADR 0028: a root whose key lives in a PKCS#11 token is neither rotated nor recovered by the
+ * hub (a new root would be a software key sealed in hub_roots, defeating the HSM); refused before
+ * anything is written. Rotate by re-initialising the hub with a new token key instead.
+ */
+function refuseHardwareRoot(pki: HubPki): void {
+  if (!(pki.root.signer instanceof SoftwareSigner)) {
+    throw new FleetkeyError('CONFIG_INVALID', { details: { setting: 'caSigner', problem: 'rotate-root and recover are not available with a pkcs11 CA signer (ADR 0028)' } });
+  }
+}
+
 /** Rotation N → N+1: see the module invariants. */
 export async function rotateRoot(t: TrustContext, o: { overlapMs: number; algorithm: KeyAlgorithm }): Promise<RotationResult> {
   const current = await loadTrust(t);
+  refuseHardwareRoot(current.pki);
   const now = t.clock.now();
   const previous = current.pki.root;
   const made = await createNextRoot({ algorithm: o.algorithm, clock: t.clock, deviceCaCertificate: current.pki.deviceCa.certificate, previousRoot: previous });
@@ -125,6 +138,7 @@ export async function recoverRoot(
   o: { recoveryKeyPem: string; algorithm: KeyAlgorithm; saveRecoveryKey: (privateKeyPem: string) => Promise<void> },
 ): Promise<RecoveryResult> {
   const current = await loadTrust(t);
+  refuseHardwareRoot(current.pki);
   const offline = pemSigner(o.recoveryKeyPem);
   if (!current.bundle.content.recoveryKeys.some((k) => k.equals(offline.spki))) {
     throw new FleetkeyError('AUTH_FAILED', { cause: new Error('the key given is not a recovery key of the latest trust bundle') });

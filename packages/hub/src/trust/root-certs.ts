@@ -16,7 +16,8 @@ import { randomSerial } from '../ca/serial.js';
 import { SoftwareSigner } from '../ca/software-signer.js';
 
 export interface NewRoot {
-  readonly root: CaIdentity;
+  /** Rotated roots are software keys, sealed into hub_roots (ADR 0028: refused with a pkcs11 signer). */
+  readonly root: CaIdentity & { readonly signer: SoftwareSigner };
   /** The new root's subject and key, signed by the previous root; absent for a recovery. */
   readonly crossCertificate?: Buffer;
   /** The device CA key certified by the new root. */
@@ -62,7 +63,7 @@ async function recertifyDeviceCa(deviceCaCertificate: Buffer, root: CaIdentity, 
 export async function createNextRoot(input: NewRootInput): Promise<NewRoot> {
   const now = input.clock.now();
   const signer = SoftwareSigner.generate(input.algorithm);
-  const root: CaIdentity = { signer, certificate: await selfSignedRoot(signer, now) };
+  const root = { signer, certificate: await selfSignedRoot(signer, now) };
   return {
     root,
     ...(input.previousRoot === undefined ? {} : { crossCertificate: await crossSign(signer, input.previousRoot, now) }),

@@ -10,9 +10,10 @@ import {
   encodeName, type CertificateTemplate,
 } from '@fleetkey/protocol';
 import { SoftwareSigner } from '../../src/ca/software-signer.js';
+import type { Signer } from '../../src/ca/signer.js';
 
 export interface Issuer {
-  readonly signer: SoftwareSigner;
+  readonly signer: Signer;
   /** DER certificate of the issuer. */
   readonly certificate: Buffer;
 }

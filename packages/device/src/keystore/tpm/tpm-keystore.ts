@@ -12,18 +12,23 @@
  * - Signing hashes in Node and sends the digest (`tpm2_sign -d`); ECDSA results are turned into
  *   DER if the tool gives raw r‖s. Ed25519 is refused: TPM 2.0 has no EdDSA signing scheme.
  * - `locator` is the TCTI (`swtpm:host=…,port=…`, `device:/dev/tpmrm0`); no secret.
+ * - TLS (ADR 0028): on a resource-manager TCTI, create() links the new key into the folder's
+ *   tpm2-pkcs11 token (tls-link.ts) and open() of a linked key returns a handle with the TLS
+ *   capability (OpenSSL's pkcs11 engine over libtpm2-pkcs11). Keys carry the null scheme so the
+ *   token may map them to CKM_ECDSA/CKM_RSA_PKCS; the hash is chosen at signing time.
  */
 import { createHash, createPublicKey } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { type KeyAlgorithm } from '@fleetkey/protocol';
 import { algorithmOfKey, digestFor, ecdsaHalfLength, ecdsaRawToDer } from '../algorithms.js';
-import { isValidKeyLabel, type KeyHandle, type KeyStore } from '../types.js';
+import { isValidKeyLabel, type KeyHandle, type KeyStore, type TlsKeyCapability, type TlsKeyOptions } from '../types.js';
+import { canLinkForTls, checkVisibleToEngine, configureEngineEnvironment, engineKeyIdentifier, isLinked, linkedAt, linkForTls } from './tls-link.js';
 import { KEY_ATTRIBUTES, tpmError, withTpm } from './tools.js';
 
 export const DEFAULT_TCTI = 'device:/dev/tpmrm0';
 const KEY_TEMPLATES: Partial<Record<KeyAlgorithm, string>> = {
-  p256: 'ecc256:ecdsa-sha256', p384: 'ecc384:ecdsa-sha384', p521: 'ecc521:ecdsa-sha512', rsa: 'rsa3072:rsassa-sha256',
+  p256: 'ecc256:null', p384: 'ecc384:null', p521: 'ecc521:null', rsa: 'rsa3072:null',
 };
 
 export interface TpmKeyStoreOptions {
@@ -42,6 +47,17 @@ export class TpmKeyHandle implements KeyHandle {
 
   async publicKeySpki(): Promise<Buffer> {
     return Buffer.from(this.spki);
+  }
+}
+
+/** A key linked into the folder's tpm2-pkcs11 token: usable by Node's TLS through the engine. */
+class TpmTlsKeyHandle extends TpmKeyHandle implements TlsKeyCapability {
+  constructor(algorithm: KeyAlgorithm, spki: Buffer, sign: (data: Buffer) => Promise<Buffer>, tpm: TpmKeyHandle['tpm'], readonly tls: () => TlsKeyOptions) {
+    super(algorithm, spki, sign, tpm);
+  }
+
+  tlsKeyOptions(): TlsKeyOptions {
+    return this.tls();
   }
 }
 
@@ -81,6 +97,7 @@ export class TpmKeyStore implements KeyStore {
       await Promise.all([fs.rm(priv, { force: true }), fs.writeFile(pub, '')]); // the label stays used (never reused)
       throw err;
     }
+    if (canLinkForTls(this.locator)) await linkForTls(this.locator, this.#directory, label, { pub, priv });
     return this.open(label);
   }
 
@@ -99,7 +116,15 @@ export class TpmKeyStore implements KeyStore {
     });
     const algorithm = algorithmOfKey(createPublicKey({ key: spki, format: 'der', type: 'spki' }));
     if (algorithm === undefined) throw tpmError('the key under this label is of an unsupported type');
-    return new TpmKeyHandle(algorithm, spki, (data) => this.#sign(files, algorithm, data), { ...files, tcti: this.locator });
+    const sign = (data: Buffer): Promise<Buffer> => this.#sign(files, algorithm, data);
+    const tpm = { ...files, tcti: this.locator };
+    if (!(await isLinked(this.#directory, label))) return new TpmKeyHandle(algorithm, spki, sign, tpm);
+    const linked = await linkedAt(this.#directory, label);
+    return new TpmTlsKeyHandle(algorithm, spki, sign, tpm, () => {
+      checkVisibleToEngine(linked);
+      configureEngineEnvironment(this.locator, this.#directory);
+      return { privateKeyEngine: 'pkcs11', privateKeyIdentifier: engineKeyIdentifier(this.#directory, label) };
+    });
   }
 
   async #sign(files: { pub: string; priv: string }, algorithm: KeyAlgorithm, data: Buffer): Promise<Buffer> {
