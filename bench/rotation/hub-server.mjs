@@ -1,32 +1,42 @@
 // The fleetkey hub under test for bench:rotation, in its own process (forked by run.mjs, IPC).
 // A hub on 127.0.0.1 (ephemeral ports, temp data folder, trust check every second so a rotation
 // written to the store is applied within ~1 s), an owner and a many-use claim token. It performs
-// the operator's steps on request: rotate-root (the same store write as `fleetkey hub rotate-root`),
+// the operator's steps on request: rotate-root (the same store write as `fleetkey hub rotate-root`, from its own process),
 // waiting for the end of the overlap, and a restart on the same ports and data folder.
 //
 // Invariants: 127.0.0.1 only; temp folder removed on every exit; bounded shutdown (common).
 // Messages in:  {type:'rotate', overlapMs} | {type:'overlapOver'} | {type:'restart'} | {type:'ids', deviceIds} | {type:'stop'}
 // Messages out: {type:'ready', url, mqttPort, pin, claimToken} | {type:'rotate', version, pin, appliedMs}
 //               | {type:'overlapOver', ms} | {type:'restart', downMs, pin, trustVersion} | {type:'ids', ids} | {type:'error', message}
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const OTPAuth = await import('otpauth');
 const { default: pino } = await import('pino');
-const { loadConfig, startHub, openAdminContext, openTrustAdmin, rotateRoot } = await import('../../packages/hub/dist/src/index.js');
+const { loadConfig, startHub, openAdminContext } = await import('../../packages/hub/dist/src/index.js');
 const { api, childLifecycle } = await import('../common/hub-child.mjs');
 
+const here = dirname(fileURLToPath(import.meta.url));
 const PASSWORD = 'bench rotation battery staple 42';
 const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-rotation-'));
 const env = { ...process.env, FLEETKEY_TLS_RENEW_CHECK: '1', FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000' };
 let hub;
-let admin;
 let tenantId;
 const stop = childLifecycle(dir, () => hub);
 const boot = (apiPort, mqttPort) => startHub({
   config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': String(apiPort), 'mqtt-port': String(mqttPort) }, env),
   logger: pino({ level: process.env.BENCH_HUB_LOG ?? 'warn' }),
+});
+/** rotate-root in a child process (rotate-child.mjs), as the operator's CLI runs it; bounded. */
+const rotateInOwnProcess = (dataDir, overlapMs, algorithm) => new Promise((resolve, reject) => {
+  const child = spawn(process.execPath, [join(here, 'rotate-child.mjs'), dataDir, String(overlapMs), algorithm], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c) => { err += c; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  child.on('exit', (code) => { clearTimeout(timer); code === 0 ? resolve() : reject(new Error(`rotate-root child exited ${code}: ${err.slice(0, 2000)}`)); });
 });
 const until = async (cond, timeoutMs, what) => {
   const deadline = Date.now() + timeoutMs;
@@ -40,7 +50,7 @@ async function handle(msg) {
   if (msg.type === 'rotate') {
     const t0 = performance.now();
     const next = hub.trustVersion + 1;
-    await rotateRoot(admin.context, { overlapMs: msg.overlapMs, algorithm: hub.config.rootKeyAlgorithm });
+    await rotateInOwnProcess(hub.config.dataDir, msg.overlapMs, hub.config.rootKeyAlgorithm);
     await until(() => hub.trustVersion === next, 30_000, 'rotation applied');
     return { version: next, pin: hub.pin, appliedMs: performance.now() - t0 };
   }
@@ -71,7 +81,6 @@ async function handle(msg) {
     return { ids };
   }
   if (msg.type === 'stop') {
-    await admin?.close();
     await stop(0);
   }
   return undefined;
@@ -88,7 +97,6 @@ process.on('message', async (msg) => {
 
 try {
   hub = await boot(0, 0);
-  admin = await openTrustAdmin(hub.config);
   const accounts = await openAdminContext(hub.config);
   const created = await accounts.createOrganisationWithOwner({ orgName: 'Bench', email: 'bench@bench.example', password: PASSWORD });
   await accounts.close();

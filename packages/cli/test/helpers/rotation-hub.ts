@@ -50,7 +50,10 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 
 export async function startRotationHub(prefix: string): Promise<RotationHub> {
   const dir = mkdtempSync(join(tmpdir(), `fleetkey-${prefix}-`));
-  const env = { FLEETKEY_TLS_RENEW_CHECK: '1', FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: '2' };
+  // rotate/recover write through a second SQLite connection in THIS process (as the CLI does in its
+  // own): with batches held open across turns (ADR 0030) its synchronous busy wait would block the
+  // event loop that has to commit the hub's batch, so the test hub commits every turn.
+  const env = { FLEETKEY_TLS_RENEW_CHECK: '1', FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: '2', FLEETKEY_GROUP_COMMIT_MAX_WAIT_MS: '0' };
   const boot = (apiPort: string, mqttPort: string): Promise<RunningHub> =>
     startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': apiPort, 'mqtt-port': mqttPort }, env), logger: pino({ level: process.env.FLEETKEY_TEST_LOG ?? 'silent' }) });
   let hub = await boot('0', '0');
