@@ -183,14 +183,21 @@ test('key export through the token is refused: CKA_VALUE of the linked TPM key i
   }
 });
 
-test('SDK: renew over mTLS with the TPM key in this process; the new key is refused for TLS here with a clear reason, and a fresh agent process publishes with it', async () => {
+test('SDK: renew over mTLS with the TPM key in this process keeps the chip key (proven on a fresh connection here), and a fresh agent process publishes with the renewed certificate', async () => {
   assert.ok(sdkDevice !== undefined, 'runs after the SDK test');
   const { stateDir } = sdkDevice;
   const keyStore = new TpmKeyStore({ directory: join(stateDir, 'tpm'), tcti: tpm.tcti });
+  const before = await readFile(join(stateDir, 'cert.pem'), 'utf8');
   const renewed = await renew({ stateDir, keyStore });
-  assert.notEqual(renewed.keyStore.label, sdkDevice.label, 'a new key under a fresh label');
-  // libtpm2-pkcs11 read its token when this process first used it (ADR 0028): restart to use the new key.
-  await assert.rejects(connect({ stateDir, keyStore, mqttHost: '127.0.0.1', mqttPort: hub.mqttPort }),
+  // ADR 0025/0028: a TPM key is renewed as the same key (a new one would need a process restart
+  // for TLS, so its proof could not pass here); renew() proved it on a fresh mTLS connection.
+  assert.equal(renewed.keyStore.label, sdkDevice.label, 'the same TPM key');
+  assert.equal(renewed.sameKey, true);
+  assert.notEqual(renewed.serial, renewed.previousSerial, 'a new certificate');
+  assert.notEqual(await readFile(join(stateDir, 'cert.pem'), 'utf8'), before, 'cert.pem holds the renewed certificate');
+  // A key linked after this process loaded libtpm2-pkcs11 is still refused for TLS with a clear reason.
+  const late = await keyStore.create('late-linked', 'p256');
+  assert.throws(() => (late as unknown as { tlsKeyOptions(): unknown }).tlsKeyOptions(),
     (err: unknown) => err instanceof FleetkeyError && err.code === 'KEYSTORE_ERROR' && /restart the process/.test(causes(err)));
   const run = await runCli(['device', 'run', '--state-dir', stateDir, '--stdin', '--hub-mqtt', `127.0.0.1:${hub.mqttPort}`], '{"after":"renew"}\n', FRESH_ENGINE_ENV);
   assert.equal(run.code, 0, run.stderr);

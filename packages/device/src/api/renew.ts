@@ -37,7 +37,7 @@ export interface RenewOptions {
   readonly stateDir: string;
   /** The store that holds the current key; defaults to the kind recorded in identity.json. */
   readonly keyStore?: KeyStore;
-  /** `auto` (default): a new key while valid, the same key once expired. */
+  /** `auto` (default): a new key while valid, the same key once expired (and always for `tpm`). */
   readonly key?: 'auto' | 'new' | 'same';
   /** Ask the hub to retire the previous certificates right after the commit (default true). The
    *  agent passes false and retires once its live session runs on the new certificate. */
@@ -64,11 +64,16 @@ async function tlsIdentity(key: KeyHandle, certificateDer: Uint8Array, chainDers
 
 const serialOf = (der: Uint8Array): string => new X509Certificate(der).serialNumber.toLowerCase();
 
-/** Same key once the certificate has expired (RFC 5280 §4.1.2.5), unless the caller chose. */
+/**
+ * Same key once the certificate has expired (RFC 5280 §4.1.2.5), unless the caller chose. A TPM
+ * key is always renewed as the same key under `auto`: it is fixedTPM and cannot leave the chip,
+ * and a new one would not be usable for TLS in this process (libtpm2-pkcs11 reads its token once,
+ * ADR 0028), so the proof on a fresh connection could never pass.
+ */
 function keepKey(choice: RenewOptions['key'], stored: StoredIdentity, now: number): boolean {
   if (choice === 'same') return true;
   if (choice === 'new') return false;
-  return now > Date.parse(stored.identity.notAfter);
+  return stored.identity.keyStore.kind === 'tpm' || now > Date.parse(stored.identity.notAfter);
 }
 
 /**
