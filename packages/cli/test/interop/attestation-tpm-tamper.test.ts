@@ -22,30 +22,26 @@ test('certified name ≠ CSR key: a CSR for another TPM key than the certified o
   await f.assertRefused(connection.post('tpm/enroll', body), 'ATTESTATION_FAILED', /the CSR key is not the certified key/, before);
 });
 
-test('wrong attestation magic is refused', async () => {
+/** Enrolls with ONE change to the TPMS_ATTEST bytes of pristine evidence; must be refused for `reason`. */
+async function refusedWithAttest(mutate: (attest: Buffer) => void, reason: RegExp): Promise<void> {
   const { token } = await f.claimToken();
   const x = await f.challengeAndActivate(token);
   const connection = await x.hub.connect();
   const before = await f.snapshot();
   const body = await f.enrollBody(x, connection, (b) => {
     const attest = Buffer.from(b.certifyInfo!, 'base64');
-    attest.writeUInt32BE(0xff544348, 0);
+    mutate(attest);
     b.certifyInfo = attest.toString('base64');
   });
-  await f.assertRefused(connection.post('tpm/enroll', body), 'ATTESTATION_FAILED', /magic is not TPM_GENERATED_VALUE/, before);
+  await f.assertRefused(connection.post('tpm/enroll', body), 'ATTESTATION_FAILED', reason, before);
+}
+
+test('wrong attestation magic is refused', async () => {
+  await refusedWithAttest((attest) => attest.writeUInt32BE(0xff544348, 0), /magic is not TPM_GENERATED_VALUE/);
 });
 
 test('wrong attestation type (TPM_ST_ATTEST_QUOTE instead of CERTIFY) is refused', async () => {
-  const { token } = await f.claimToken();
-  const x = await f.challengeAndActivate(token);
-  const connection = await x.hub.connect();
-  const before = await f.snapshot();
-  const body = await f.enrollBody(x, connection, (b) => {
-    const attest = Buffer.from(b.certifyInfo!, 'base64');
-    attest.writeUInt16BE(0x8018, 4);
-    b.certifyInfo = attest.toString('base64');
-  });
-  await f.assertRefused(connection.post('tpm/enroll', body), 'ATTESTATION_FAILED', /type is not TPM_ST_ATTEST_CERTIFY/, before);
+  await refusedWithAttest((attest) => attest.writeUInt16BE(0x8018, 4), /type is not TPM_ST_ATTEST_CERTIFY/);
 });
 
 test('evidence relayed from another TLS session (CSR bound to connection X, sent on Y) is refused', async () => {

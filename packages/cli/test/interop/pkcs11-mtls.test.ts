@@ -7,53 +7,33 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as OTPAuth from 'otpauth';
-import pino from 'pino';
 import { connect, enroll, Pkcs11KeyStore } from '@fleetkey/device';
-import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
-import { apiCall } from '../helpers/api.js';
+import type { RunningHub } from '@fleetkey/hub';
+import { startOwnedHub, type OwnedHub } from '../helpers/owned-hub.js';
 import { runCli } from '../helpers/cli.js';
 import { cliTokens, USER_PIN, type CliTokens } from '../helpers/softhsm.js';
 
+let owned: OwnedHub;
 let dir: string;
 let hub: RunningHub;
 let tokens: CliTokens;
-let ownerToken: string;
 
-const api = async (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> =>
-  apiCall(hub.url, hub.rootCertPem, method, path, body, token);
+// The interop assertions read the JSON bodies directly.
+const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> =>
+  owned.api(method, path, body) as Promise<{ status: number; body: any }>;
+const claimToken = (): Promise<string> => owned.claimToken();
+const storedTelemetry = (deviceId: string): Promise<unknown[]> => owned.storedTelemetry(deviceId);
 
 before(async () => {
   tokens = await cliTokens(['cli-device', 'sdk-device']);
-  dir = mkdtempSync(join(tmpdir(), 'fleetkey-p11-'));
-  hub = await startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, {}), logger: pino({ level: 'silent' }) });
-  const admin = await openAdminContext(hub.config);
-  const created = await admin.createOrganisationWithOwner({ orgName: 'Chips', email: 'o@chips.example', password: 'pkcs11 interop password' });
-  await admin.close();
-  const session = await api('POST', '/api/v1/sessions', { email: 'o@chips.example', password: 'pkcs11 interop password', totp: OTPAuth.URI.parse(created.otpauthUri).generate() });
-  assert.equal(session.status, 201);
-  ownerToken = session.body.token as string;
+  owned = await startOwnedHub('p11', 'Chips');
+  ({ dir, hub } = owned);
 });
 after(async () => {
-  await hub.close();
-  await rm(dir, { recursive: true, force: true });
+  await owned.close();
   await rm(tokens.dir, { recursive: true, force: true });
 });
-
-async function claimToken(): Promise<string> {
-  const claim = await api('POST', '/api/v1/claim-tokens', {}, ownerToken);
-  assert.equal(claim.status, 201, JSON.stringify(claim.body));
-  return claim.body.token as string;
-}
-
-async function storedTelemetry(deviceId: string): Promise<unknown[]> {
-  const page = await api('GET', `/api/v1/devices/${deviceId}/telemetry?limit=50`, undefined, ownerToken);
-  assert.equal(page.status, 200, JSON.stringify(page.body));
-  return page.body.items as unknown[];
-}
 
 async function filesUnder(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
@@ -84,7 +64,7 @@ test('SDK: enroll with a Pkcs11KeyStore (PIN from the environment), connect in-p
   const keyStore = new Pkcs11KeyStore({ uri: tokens.envUri('sdk-device', 'FLEETKEY_SDK_PIN'), env });
   const identity = await enroll({ hubUrl: hub.url, pin: hub.pin, token: await claimToken(), stateDir, keyStore, keyAlgorithm: 'p384' });
   assert.equal(identity.keyStore.kind, 'pkcs11');
-  const device = await api('GET', `/api/v1/devices/${identity.deviceId}`, undefined, ownerToken);
+  const device = await api('GET', `/api/v1/devices/${identity.deviceId}`);
   assert.equal(device.body.keyProtection, 'pkcs11', 'the key store kind is recorded as device-reported protection (ADR 0027)');
   const client = await connect({ stateDir, keyStore, mqttHost: '127.0.0.1', mqttPort: hub.mqttPort });
   for (let i = 0; i < 5; i++) await client.publish(`devices/${identity.deviceId}/telemetry`, JSON.stringify({ i }));

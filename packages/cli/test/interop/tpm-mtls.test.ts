@@ -12,58 +12,39 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as OTPAuth from 'otpauth';
-import pino from 'pino';
 import pkcs11js from 'pkcs11js';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { connect, enroll, Pkcs11KeyStore, renew, TpmKeyStore } from '@fleetkey/device';
-import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
-import { apiCall } from '../helpers/api.js';
+import type { RunningHub } from '@fleetkey/hub';
+import { startOwnedHub, type OwnedHub } from '../helpers/owned-hub.js';
 import { runCli } from '../helpers/cli.js';
 import { startManagedTpm, startP11KitServer, type ManagedTpm } from '../helpers/tpm.js';
 
 const TPM2_PKCS11 = '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1';
 /** A CLI child must set up its own engine environment, not inherit this process's store. */
 const FRESH_ENGINE_ENV = { PKCS11_MODULE_PATH: '', TPM2_PKCS11_STORE: '', TPM2_PKCS11_TCTI: '' };
+let owned: OwnedHub;
 let dir: string;
 let hub: RunningHub;
 let tpm: ManagedTpm;
-let ownerToken: string;
 
-const api = async (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> =>
-  apiCall(hub.url, hub.rootCertPem, method, path, body, token);
+// The interop assertions read the JSON bodies directly.
+const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> =>
+  owned.api(method, path, body) as Promise<{ status: number; body: any }>;
+const claimToken = (): Promise<string> => owned.claimToken();
+const storedTelemetry = (deviceId: string): Promise<unknown[]> => owned.storedTelemetry(deviceId);
 
 before(async () => {
   tpm = await startManagedTpm();
-  dir = mkdtempSync(join(tmpdir(), 'fleetkey-tpm-tls-'));
-  hub = await startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': '0', 'mqtt-port': '0' }, {}), logger: pino({ level: 'silent' }) });
-  const admin = await openAdminContext(hub.config);
-  const created = await admin.createOrganisationWithOwner({ orgName: 'Tpm', email: 'o@tpm.example', password: 'tpm interop password' });
-  await admin.close();
-  const session = await api('POST', '/api/v1/sessions', { email: 'o@tpm.example', password: 'tpm interop password', totp: OTPAuth.URI.parse(created.otpauthUri).generate() });
-  assert.equal(session.status, 201);
-  ownerToken = session.body.token as string;
+  owned = await startOwnedHub('tpm-tls', 'Tpm');
+  ({ dir, hub } = owned);
 });
 after(async () => {
-  await hub.close();
+  await owned.close();
   await tpm.stop();
-  await rm(dir, { recursive: true, force: true });
 });
-
-async function claimToken(): Promise<string> {
-  const claim = await api('POST', '/api/v1/claim-tokens', {}, ownerToken);
-  assert.equal(claim.status, 201, JSON.stringify(claim.body));
-  return claim.body.token as string;
-}
-
-async function storedTelemetry(deviceId: string): Promise<unknown[]> {
-  const page = await api('GET', `/api/v1/devices/${deviceId}/telemetry?limit=50`, undefined, ownerToken);
-  assert.equal(page.status, 200, JSON.stringify(page.body));
-  return page.body.items as unknown[];
-}
 
 async function assertNoPrivateKeyFiles(stateDir: string): Promise<void> {
   const entries = await readdir(stateDir, { recursive: true, withFileTypes: true });
