@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './clock.js';
+export { seededRandom } from './seeded-random.js';
 export * from './claim-uri.js';
 export * from './der/index.js';
 export * from './x509/index.js';

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import * as OTPAuth from 'otpauth';
-import { toPem } from '@fleetkey/protocol';
+import { seededRandom, toPem } from '@fleetkey/protocol';
 import { connect, enroll, hasTlsKeyCapability, loadIdentity, openKeyStore, type DeviceClient } from '@fleetkey/device';
 import { apiCall, freePort, HubProcess, RawPublisher, runCli, sleep, type HubAddress } from './crash-harness.js';
 
@@ -38,17 +38,8 @@ let mqttPort: number;
 /** Device clients still open when a test fails: closed in `after`, so nothing keeps running. */
 const cleanups: Array<() => Promise<void> | void> = [];
 
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (`seededRandom`): a failure is reproducible from its seed. */
+const prng = seededRandom;
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'fleetkey-kill9-'));

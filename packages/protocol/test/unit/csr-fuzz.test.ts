@@ -2,20 +2,11 @@
 // coded FleetkeyError (or a valid parse), never another exception, a hang or an out-of-bounds read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FleetkeyError, parseCsr, verifyCsrSignature } from '../../src/index.js';
+import { FleetkeyError, parseCsr, seededRandom, verifyCsrSignature } from '../../src/index.js';
 import { csrFixture } from './fixtures.js';
 
-/** A small deterministic PRNG (mulberry32) so a failure is reproducible from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (`seededRandom`): a failure is reproducible from its seed. */
+const prng = seededRandom;
 
 function mutate(base: Buffer, rand: () => number): Buffer {
   const pick = (n: number): number => Math.floor(rand() * n);
