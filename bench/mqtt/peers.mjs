@@ -6,12 +6,13 @@
 // use_identity_as_username), the hub's server chain and key, cafile = device CA + root, no
 // persistence (its QoS 1 is in memory); every wait is bounded; only our own child is killed.
 import { generateKeyPair, sign } from 'node:crypto';
-import { fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect as tcpConnect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forkHubChild } from '../common/hub-child.mjs';
 import { buildCsr, decodeCertsOnly, deviceIdFromCertificate, toPem } from '../../packages/protocol/dist/src/index.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -135,27 +136,8 @@ export async function enrollDevices({ url, rootCertPem, claimToken, n, concurren
  * resolves with the exit code if the hub dies (a crash, when nobody asked it to stop).
  */
 export function startHubProcess(env = {}, execArgv = []) {
-  const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'hub-server.mjs'), [], {
-    execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  return forkHubChild(join(dirname(fileURLToPath(import.meta.url)), 'hub-server.mjs'), {
+    execArgv: ['--expose-gc', ...execArgv],
     env: { ...process.env, FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000', FLEETKEY_LOG_LEVEL: 'warn', ...env },
   });
-  const waiters = new Map();
-  child.on('message', (msg) => {
-    if (msg.type === 'error') console.error(`hub child: ${msg.message}`);
-    const w = waiters.get(msg.type) ?? (msg.type === 'error' ? [...waiters.values()][0] : undefined);
-    if (w) { waiters.delete(msg.type); w(msg); }
-  });
-  const expect = (type, timeoutMs = 60_000) => new Promise((res, rej) => {
-    const timer = setTimeout(() => { waiters.delete(type); rej(new Error(`hub child: no '${type}' in ${timeoutMs} ms`)); }, timeoutMs);
-    waiters.set(type, (m) => { clearTimeout(timer); if (m.type === 'error') rej(new Error(m.message)); else res(m); });
-  });
-  const ask = (msg, timeoutMs) => { const p = expect(msg.type, timeoutMs); child.send(msg); return p; };
-  const stop = () => new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    const timer = setTimeout(() => { child.kill('SIGKILL'); res(); }, 15_000);
-    child.once('exit', () => { clearTimeout(timer); res(); });
-    child.send({ type: 'stop' });
-  });
-  const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
-  return { child, ready: expect('ready'), ask, stop, exited };
 }

@@ -18,7 +18,6 @@
 //         BENCH_WARM_S (10), BENCH_AFTER_S (10), BENCH_SPREAD_S (30, the hub default),
 //         BENCH_DEADLINE_S (1800, whole run),
 //         BENCH_OUT (bench/results/rotation-<date>.json; '-' = none).
-import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +28,7 @@ const root = resolve(here, '../..');
 const { connect, enroll, loadTrustBundle } = await import('../../packages/device/dist/src/index.js');
 const { activePins, decodeCandidate } = await import('../../packages/protocol/dist/src/index.js');
 const { procCpuUs } = await import('../mqtt/peers.mjs');
+const { forkHubChild } = await import('../common/hub-child.mjs');
 
 const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
 const DEVICES = num(process.env.BENCH_DEVICES, 1000);
@@ -56,25 +56,7 @@ async function until(cond, timeoutMs, what) {
 }
 
 function startHub() {
-  const child = fork(join(here, 'hub-server.mjs'), [], { env: { ...process.env, FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: String(SPREAD_S) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const waiters = new Map();
-  child.on('message', (m) => {
-    const w = waiters.get(m.type) ?? (m.type === 'error' ? [...waiters.values()][0] : undefined);
-    if (m.type === 'error') console.error(`hub child: ${m.message}`);
-    if (w) { waiters.delete(m.type === 'error' ? [...waiters.keys()][0] : m.type); w(m); }
-  });
-  const expect = (type, timeoutMs = 120_000) => new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`hub child: no '${type}' in ${timeoutMs} ms`)), timeoutMs);
-    waiters.set(type, (m) => { clearTimeout(timer); if (m.type === 'error') rej(new Error(m.message)); else res(m); });
-  });
-  const ask = (msg, timeoutMs) => { const p = expect(msg.type, timeoutMs); child.send(msg); return p; };
-  const stop = () => new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    const timer = setTimeout(() => { child.kill('SIGKILL'); res(); }, 15_000);
-    child.once('exit', () => { clearTimeout(timer); res(); });
-    child.send({ type: 'stop' });
-  });
-  return { ready: expect('ready'), ask, stop, pid: child.pid };
+  return forkHubChild(join(here, 'hub-server.mjs'), { env: { ...process.env, FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: String(SPREAD_S) }, defaultTimeoutMs: 120_000 });
 }
 
 async function enrollFleet(hub, dir) {
