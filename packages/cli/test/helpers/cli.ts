@@ -13,16 +13,23 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs the CLI to completion; `stdin` is written and closed. */
-export function runCli(args: string[], stdin = '', env: Record<string, string> = {}): Promise<CliRun> {
+/**
+ * Runs the CLI to completion; `stdin` is written and closed. With `timeoutMs` the child is
+ * SIGKILLed (by its own pid) if it has not exited by then, and the run resolves with its code.
+ */
+export function runCli(args: string[], stdin = '', env: Record<string, string> = {}, timeoutMs?: number): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
     child.stdin.end(stdin);
   });
 }

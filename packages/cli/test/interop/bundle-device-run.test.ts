@@ -20,28 +20,13 @@ import { buildCsr, toPem } from '@fleetkey/protocol';
 import { connect } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
-import { BIN, type CliRun } from '../helpers/cli.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 const PASSWORD = 'bundle agent password 2026';
 const BATCH_PASS = 'bundle passphrase line 9';
 
 /** The CLI with a hard time limit (killed by its own pid). */
-function fleetkey(args: string[], stdin: string, env: Record<string, string>, timeoutMs = 30_000): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
+const fleetkey = (args: string[], stdin: string, env: Record<string, string>, timeoutMs = 30_000): Promise<CliRun> => runCli(args, stdin, env, timeoutMs);
 
 describe('device agent from an unpacked bundle folder', () => {
   let hub: RunningHub;

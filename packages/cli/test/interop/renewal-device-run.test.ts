@@ -13,7 +13,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +23,7 @@ import { FleetkeyError, ManualClock } from '@fleetkey/protocol';
 import { enroll, renew, Pkcs11KeyStore, type KeyStore } from '@fleetkey/device';
 import { loadConfig, openAdminContext, startHub, type RunningHub } from '@fleetkey/hub';
 import { apiCall } from '../helpers/api.js';
-import { BIN, type CliRun } from '../helpers/cli.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { cliTokens, type CliTokens } from '../helpers/softhsm.js';
 
 const DAY = 86_400_000;
@@ -33,19 +32,8 @@ let dir: string;
 let hub: RunningHub;
 const clock = new ManualClock(Date.now() - 6 * DAY);
 
-function fleetkey(args: string[], stdin: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); });
-    child.stdin.end(stdin);
-  });
-}
+/** The CLI with a hard time limit (killed by its own pid). */
+const fleetkey = (args: string[], stdin: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> => runCli(args, stdin, env, timeoutMs);
 
 interface Org { email: string; otpauthUri: string; tenantId: string; deviceDir: string; deviceId: string }
 
