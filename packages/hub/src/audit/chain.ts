@@ -8,7 +8,8 @@
  * Invariants: seq starts at 1 and has no gaps; each prevHash equals the previous record's hash.
  * `verifyChain` reports the first record that breaks either rule or whose hash does not match.
  */
-import { hash, randomFillSync } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { randomBytesPooled } from '../random.js';
 import type { AuditEventInput, AuditRecord, AuditVerification } from '../storage/types.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -51,7 +52,7 @@ export function hashAudit(r: Omit<AuditRecord, 'hash'>): string {
  * writing a random page per record (ADR 0003 amendment).
  */
 export function uuidV7(nowMs: number): string {
-  const b = randomFillSync(Buffer.allocUnsafe(16));
+  const b = randomBytesPooled(16);
   b.writeUIntBE(Math.max(0, Math.floor(nowMs)) % 2 ** 48, 0, 6);
   b[6] = 0x70 | (b[6]! & 0x0f);
   b[8] = 0x80 | (b[8]! & 0x3f);

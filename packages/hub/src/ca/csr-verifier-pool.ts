@@ -14,6 +14,8 @@ import { FleetkeyError, isErrorCode, type KeyDescription } from '@fleetkey/proto
 export interface VerifiedCsrFacts {
   readonly spki: Buffer;
   readonly key: KeyDescription;
+  /** SHA-256 of `spki`, hex, when the verifier already computed it (the worker does). */
+  readonly spkiSha256Hex?: string;
 }
 
 interface Pending {
@@ -25,6 +27,7 @@ interface Reply {
   readonly id: number;
   readonly spki?: Uint8Array;
   readonly key?: KeyDescription;
+  readonly spkiSha256Hex?: string;
   readonly code?: string;
 }
 
@@ -72,7 +75,8 @@ export class CsrVerifierPool {
     if (task === undefined) return;
     this.#pending.delete(reply.id);
     if (reply.spki !== undefined && reply.key !== undefined) {
-      task.resolve({ spki: Buffer.from(reply.spki.buffer, reply.spki.byteOffset, reply.spki.byteLength), key: reply.key });
+      const spki = Buffer.from(reply.spki.buffer, reply.spki.byteOffset, reply.spki.byteLength);
+      task.resolve(reply.spkiSha256Hex === undefined ? { spki, key: reply.key } : { spki, key: reply.key, spkiSha256Hex: reply.spkiSha256Hex });
     } else {
       task.reject(new FleetkeyError(isErrorCode(reply.code) ? reply.code : 'INTERNAL'));
     }

@@ -15,9 +15,9 @@
  * A failing step throws a FleetkeyError and no later step runs.
  */
 import {
-  DeviceLeafProfile, FleetkeyError, assembleCertificate, describeSpki, encodeTbsCertificate, isDeviceId, parseCertificate,
+  DeviceLeafProfile, FleetkeyError, assembleCertificate, describeSpki, isDeviceId, parseCertificate,
   parseCsr, spkiSha256, verifyCsrSignature, verifyCsrSignatureSync,
-  type CertificateTemplate, type Clock, type KeyAlgorithm, type ParsedCsr,
+  type Clock, type KeyAlgorithm, type ParsedCsr,
 } from '@fleetkey/protocol';
 import type { Grant } from './grant.js';
 import type { Signer } from './signer.js';
@@ -66,6 +66,12 @@ export interface CertificateAuthorityDeps {
 interface Validity {
   readonly notBefore: Date;
   readonly notAfter: Date;
+}
+
+interface DeviceLeafInput extends Validity {
+  readonly deviceId: string;
+  readonly spki: Buffer;
+  readonly serial: Buffer;
 }
 
 export class CertificateAuthority {
@@ -147,11 +153,11 @@ export class CertificateAuthority {
     this.checkKeyPolicy(parsed);
     this.checkBoundKey(grant, spkiSha256Hex);
     const validity = this.clampValidity(grant);
-    const template = this.applyProfile(grant, parsed, validity);
-    const der = await this.sign(template);
+    const leaf = this.applyProfile(grant, parsed, validity);
+    const der = await this.sign(leaf);
     const issued: IssuedCertificate = {
       deviceId: grant.deviceId,
-      serialHex: template.serial.toString('hex'),
+      serialHex: leaf.serial.toString('hex'),
       der,
       ...validity,
       spkiSha256Hex,
@@ -203,21 +209,22 @@ export class CertificateAuthority {
     return { notBefore: new Date(notBefore - (notBefore % 1000)), notAfter: new Date(notAfter - (notAfter % 1000)) };
   }
 
-  private applyProfile(grant: Grant, csr: VerifiedCsrFacts, validity: Validity): CertificateTemplate {
+  /** The device-leaf profile's inputs: the grant's device id and the CSR's public key only. */
+  private applyProfile(grant: Grant, csr: VerifiedCsrFacts, validity: Validity): DeviceLeafInput {
     if (!isDeviceId(grant.deviceId)) throw new FleetkeyError('VALIDATION_FAILED', { details: { field: 'deviceId' } });
     const serial = (this.#deps.serial ?? randomSerial)();
-    return this.#profile.template({ deviceId: grant.deviceId, spki: csr.spki, serial, ...validity });
+    return { deviceId: grant.deviceId, spki: csr.spki, serial, ...validity };
   }
 
-  private async sign(template: CertificateTemplate): Promise<Buffer> {
+  private async sign(leaf: DeviceLeafInput): Promise<Buffer> {
     const { signer } = this.#deps;
-    const tbs = encodeTbsCertificate(template, signer.algorithm);
+    const tbs = this.#profile.encodeTbs(leaf, signer.algorithm); // = encodeTbsCertificate(profile.template(leaf))
     return assembleCertificate(tbs, signer.algorithm, await signer.sign(tbs));
   }
 
   #remember(csr: VerifiedCsrFacts): VerifiedCsr {
     const handle: VerifiedCsr = Object.freeze({
-      spkiSha256Hex: spkiSha256(csr.spki).toString('hex'),
+      spkiSha256Hex: csr.spkiSha256Hex ?? spkiSha256(csr.spki).toString('hex'),
       keyAlgorithm: csr.key.algorithm,
     });
     this.#verified.set(handle, csr);

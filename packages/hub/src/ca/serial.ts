@@ -13,7 +13,7 @@
  *   4 KiB page per certificate; time-ordered keys land on the rightmost leaves. The time is the
  *   wall clock, a locality hint only (the certificate's notBefore is the authoritative time).
  */
-import { randomFillSync } from 'node:crypto';
+import { fillRandom } from '../random.js';
 
 export const SERIAL_BYTES = 16;
 const TIME_BYTES = 6;
@@ -22,6 +22,6 @@ export function randomSerial(nowMs: number = Date.now()): Buffer {
   const serial = Buffer.allocUnsafe(SERIAL_BYTES);
   serial.writeUIntBE(Math.max(0, Math.floor(nowMs)) % 2 ** 47, 0, TIME_BYTES);
   if (serial[0] === 0) serial[0] = 1;
-  randomFillSync(serial, TIME_BYTES);
+  fillRandom(serial, TIME_BYTES);
   return serial;
 }

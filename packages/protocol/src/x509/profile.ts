@@ -11,6 +11,10 @@
  * - TLS server: EKU serverAuth, KU digitalSignature, SAN dNSName/iPAddress.
  * - `DeviceLeafProfile` encodes every constant extension once per issuer, so issuing is the
  *   per-device parts (serial, validity, CN, SAN, SKI) plus concatenation.
+ * - `DeviceLeafProfile.encodeTbs` gives the same bytes as `encodeTbsCertificate(template(...))`;
+ *   for the common shape it copies a cached TBSCertificate of the same field lengths and writes the
+ *   per-device bytes at their offsets (leaf-stamp.ts), checked against the generic encoder once
+ *   per shape.
  */
 import {
   authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints, extKeyUsage,
@@ -20,6 +24,10 @@ import { encodeName, type NameEntry } from './name.js';
 import type { CertificateTemplate } from './certificate.js';
 import { deviceUri, isDeviceId } from './identity.js';
 import { DerError } from '../der/index.js';
+import { encodeTbsCertificate, signatureAlgorithmIdentifier } from './certificate.js';
+import type { KeyAlgorithm } from './keys.js';
+import { LeafStamp, stampable, type StampLayout, type StampParams } from './leaf-stamp.js';
+import { tlvSize } from '../der/length.js';
 
 export interface IssuerParams {
   /** DER subject Name of the issuing CA certificate (copied as the issuer field). */
@@ -46,6 +54,8 @@ export class DeviceLeafProfile {
   readonly #issuerName: Buffer;
   readonly #head: readonly EncodedExtension[];
   readonly #tail: readonly EncodedExtension[];
+  /** Stamps by algorithm, SPKI length and device-id length (a handful per hub). */
+  readonly #stamps = new Map<string, LeafStamp>();
 
   constructor(issuer: IssuerParams & { readonly crlUrl?: string; readonly ocspUrl?: string }) {
     this.#issuerName = issuer.issuerName;
@@ -75,6 +85,53 @@ export class DeviceLeafProfile {
         subjectAltName({ uris: [deviceUri(params.deviceId)] }),
         ...this.#tail,
       ],
+    };
+  }
+
+  /** The DER TBSCertificate of `template(params)` for a CA key of `algorithm`. */
+  encodeTbs(params: Validity & { readonly deviceId: string; readonly spki: Buffer }, algorithm: KeyAlgorithm): Buffer {
+    if (!stampable(params)) return encodeTbsCertificate(this.template(params), algorithm);
+    const key = `${algorithm}|${params.spki.length}|${params.deviceId.length}|${params.serial.length}`;
+    if (!isDeviceId(params.deviceId)) throw new DerError('invalid device id');
+    let stamp = this.#stamps.get(key);
+    if (stamp === undefined) {
+      stamp = new LeafStamp((p) => encodeTbsCertificate(this.template(p), algorithm), this.#layout(params, algorithm), params);
+      if (this.#stamps.size < 64) this.#stamps.set(key, stamp);
+    }
+    return stamp.encode(params);
+  }
+
+  /**
+   * Where `encodeTbsCertificate` puts the per-device bytes (RFC 5280 §4.1 field order): version
+   * [0] (5 octets), serial INTEGER, signature AlgorithmIdentifier, issuer, validity (two
+   * 15-octet UTCTimes in a 2-octet SEQUENCE header), subject (CN last), SPKI, then [3] { SEQUENCE
+   * { extensions } } with the SKI's 20 octets and the SAN URI's device id each at the end of
+   * their extension. LeafStamp checks the result against the generic encoder.
+   */
+  #layout(params: StampParams, algorithm: KeyAlgorithm): StampLayout {
+    const t = this.template(params);
+    const exts = t.extensions;
+    const extLen = exts.reduce((n, e) => n + e.length, 0);
+    const seqSize = tlvSize(extLen);
+    const fields = [5, 2 + t.serial.length, signatureAlgorithmIdentifier(algorithm).length, t.issuerName.length, 32,
+      t.subjectName.length, t.spki.length, tlvSize(seqSize)];
+    const content = fields.reduce((n, f) => n + f, 0);
+    const serialAt = tlvSize(content) - content + 5 + 2;
+    const validityAt = serialAt + t.serial.length + fields[2]! + fields[3]!;
+    const subjectAt = validityAt + 32;
+    const spkiAt = subjectAt + t.subjectName.length;
+    let extAt = spkiAt + t.spki.length + (tlvSize(seqSize) - seqSize) + (seqSize - extLen);
+    const ends: number[] = [];
+    for (const e of exts) ends.push((extAt += e.length));
+    const ski = this.#head.length; // SKI, then SAN, follow the constant head (template order)
+    return {
+      serialAt,
+      notBeforeAt: validityAt + 4,
+      notAfterAt: validityAt + 4 + 15,
+      cnIdAt: spkiAt - params.deviceId.length,
+      spkiAt,
+      skiAt: ends[ski]! - 20,
+      sanIdAt: ends[ski + 1]! - params.deviceId.length,
     };
   }
 }

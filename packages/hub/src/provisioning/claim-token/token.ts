@@ -4,6 +4,7 @@
  * fast hash lets redemption be one indexed, atomic UPDATE.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../../random.js';
 
 const PREFIX = 'fkct_';
 const TOKEN_RE = /^fkct_[A-Za-z0-9_-]{43}$/;
@@ -42,7 +43,7 @@ export function sortableId(prefix: string, nowMs: number = Date.now()): string {
     time = BASE32_SORTED[t % 32]! + time;
     t = Math.floor(t / 32);
   }
-  return prefix + time + base32(randomBytes(10));
+  return prefix + time + base32(randomBytesPooled(10));
 }
 
 function base32(bytes: Buffer): string {
