@@ -109,3 +109,80 @@ test('with maxWaitMs 0 every turn commits its own writes (the behaviour before A
   await Promise.all(writes);
   db.close();
 });
+
+// ADR 0031: with `durableSync` (the file store), COMMIT only writes the WAL and a write is
+// acknowledged after a sync that began after its COMMIT; the sync is a callback the test holds.
+function heldSync(): { sync: (done: (err?: Error | null) => void) => void; calls: Array<(err?: Error | null) => void> } {
+  const calls: Array<(err?: Error | null) => void> = [];
+  return { calls, sync: (done) => void calls.push(done) };
+}
+const settled = async (p: Promise<unknown>): Promise<boolean> => {
+  let done = false;
+  void p.then(() => { done = true; }, () => { done = true; });
+  await turn();
+  return done;
+};
+
+test('a committed write is acknowledged only once the WAL sync after its COMMIT reported success', async () => {
+  const { db, path } = open('sync-ack.db');
+  db.pragma('synchronous = NORMAL');
+  const held = heldSync();
+  const writer = new GroupCommitWriter(db, { maxWaitMs: 0, durableSync: held.sync });
+  const write = writer.run(() => db.prepare('INSERT INTO t VALUES (1)').run());
+  await turn();
+  assert.equal(count(path), 1, 'COMMIT ran at the end of the turn');
+  assert.equal(held.calls.length, 1, 'one sync started after the COMMIT');
+  assert.equal(await settled(write), false, 'not acknowledged while the sync runs');
+  held.calls[0]!();
+  assert.equal(await settled(write), true);
+  db.close();
+});
+
+test('one WAL sync at a time: batches committed during a sync wait for the next one, which covers them all', async () => {
+  const { db } = open('sync-one.db');
+  db.pragma('synchronous = NORMAL');
+  const held = heldSync();
+  const writer = new GroupCommitWriter(db, { maxWaitMs: 0, durableSync: held.sync });
+  const insert = db.prepare('INSERT INTO t VALUES (?)');
+  const a = writer.run(() => insert.run(1));
+  await turn(); // batch A committed, sync 1 running
+  const b = writer.run(() => insert.run(2));
+  await turn(); // batch B committed
+  const c = writer.run(() => insert.run(3));
+  await turn(); // batch C committed
+  assert.equal(held.calls.length, 1, 'no second sync while the first runs');
+  held.calls[0]!();
+  assert.equal(await settled(a), true);
+  assert.equal(await settled(b), false, 'B committed after sync 1 began: not covered by it');
+  assert.equal(held.calls.length, 2, 'the next sync started at once, for B and C together');
+  held.calls[1]!();
+  assert.equal(await settled(b), true);
+  assert.equal(await settled(c), true);
+  await writer.drain();
+  db.close();
+});
+
+test('a failed WAL sync refuses its writes, those waiting for the next sync, and every later write (never committed)', async () => {
+  const { db, path } = open('sync-fail.db');
+  db.pragma('synchronous = NORMAL');
+  const held = heldSync();
+  let failedBatches = 0;
+  const writer = new GroupCommitWriter(db, { maxWaitMs: 0, durableSync: held.sync, onBatchFailed: () => void failedBatches++ });
+  const insert = db.prepare('INSERT INTO t VALUES (?)');
+  const a = writer.run(() => insert.run(1));
+  await turn();
+  const b = writer.run(() => insert.run(2));
+  await turn(); // B committed, waiting behind sync 1
+  const open_ = writer.run(() => insert.run(3)); // in the open batch when the sync fails
+  held.calls[0]!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+  const unavailable = (e: unknown): boolean => e instanceof FleetkeyError && e.code === 'STORAGE_UNAVAILABLE';
+  await assert.rejects(a, unavailable, 'the write whose sync failed is not acknowledged');
+  await assert.rejects(b, unavailable, 'nor the one that would have needed the next sync');
+  await assert.rejects(open_, unavailable, 'nor the open batch: it is rolled back, not committed');
+  await assert.rejects(writer.run(() => insert.run(4)), unavailable, 'every later write is refused at once');
+  assert.equal(held.calls.length, 1, 'no sync after the failure (nothing to call durable)');
+  assert.equal(count(path), 2, 'rows 1 and 2 were committed before the failure was known; 3 and 4 never');
+  assert.equal(failedBatches, 1);
+  await writer.drain();
+  db.close();
+});
