@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { FleetkeyError, type Clock } from '@fleetkey/protocol';
 import { GENESIS, nextAuditRecord, type ChainHead } from '../../audit/chain.js';
 import type { AuditEventInput, AuditRecord } from '../types.js';
-import { GroupCommitWriter, type DurableSync } from './group-commit.js';
+import { GroupCommitWriter } from './group-commit.js';
 import type { Row } from './rows.js';
 
 function isUniqueViolation(err: unknown): boolean {
@@ -29,13 +29,12 @@ export class SqliteContext {
   readonly writer: GroupCommitWriter;
   readonly #stmts = new Map<string, Database.Statement>();
 
-  constructor(db: Database.Database, opts: { clock: Clock; maxBatch?: number; maxWaitMs?: number; durableSync?: DurableSync }) {
+  constructor(db: Database.Database, opts: { clock: Clock; maxBatch?: number; maxWaitMs?: number }) {
     this.db = db;
     this.clock = opts.clock;
     this.writer = new GroupCommitWriter(db, {
       ...(opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch }),
       ...(opts.maxWaitMs === undefined ? {} : { maxWaitMs: opts.maxWaitMs }),
-      ...(opts.durableSync === undefined ? {} : { durableSync: opts.durableSync }),
     });
   }
 
