@@ -3,7 +3,8 @@
 // floor under bench:mqtt's connection and idle-memory targets (issue 3), with no aedes and no
 // fleetkey code at all.
 //
-// Two servers, same P-256 certificates (made here with the openssl CLI), same client harness:
+// Two servers, the same certificates in fleetkey's PKI shape (made here with the openssl CLI: P-384
+// root, P-256 device CA, P-256 leaves), same client harness:
 //  * node-bare: a forked `node --expose-gc` child running a bare tls.Server with the options the
 //    fleetkey broker uses (client certificate required and verified, SSL_OP_NO_TICKET, contexts
 //    built once). Per connection it answers the MQTT CONNECT with a CONNACK (4 bytes) and keeps
@@ -44,7 +45,7 @@ if (process.argv[2] === 'server') {
   const r = (f) => readFileSync(join(dir, f));
   const sessions = new Set();
   const server = tls.createServer({
-    key: r('server.key'), cert: r('server.pem'), ca: r('ca.pem'), requestCert: true, rejectUnauthorized: true,
+    key: r('server.key'), cert: r('chain.pem'), ca: r('ca.pem'), requestCert: true, rejectUnauthorized: true,
     minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET,
   }, (socket) => {
     sessions.add(socket);
@@ -67,7 +68,7 @@ async function main() {
   try {
     await makeCerts(dir);
     const r = (f) => readFileSync(join(dir, f), 'utf8');
-    const ctx = tls.createSecureContext({ key: r('client.key'), cert: r('client.pem'), ca: r('ca.pem') });
+    const ctx = tls.createSecureContext({ key: r('client.key'), cert: r('client.pem'), ca: r('root.pem') });
     console.log(`fleetkey tls-floor — node ${process.version}, OpenSSL ${process.versions.openssl}, ${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const results = {};
     for (const name of ['mosquitto', 'node-bare', 'mosquitto ', 'node-bare ']) { // interleaved, twice
@@ -108,16 +109,27 @@ async function main() {
   }
 }
 
+/**
+ * fleetkey's PKI shape (ADR 0002/0015): a P-384 root, a P-256 device CA under it (pathlen 0), the
+ * server's P-256 serverAuth leaf from the root, the device's P-256 clientAuth leaf from the
+ * device CA. Servers trust device CA + root (OpenSSL needs the self-signed anchor) and send
+ * leaf + root, exactly what the hub's broker and bench:mqtt's Mosquitto get.
+ */
 async function makeCerts(dir) {
   const sh = promisify(execFile);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const key = (curve) => ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`, '-nodes'];
   const p = (f) => join(dir, f);
-  await sh('openssl', ['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-subj', '/CN=floor CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  for (const [name, cn, ext] of [['server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'], ['client', 'dev1', 'extendedKeyUsage=clientAuth']]) {
-    writeFileSync(p(`${name}.ext`), `${ext}\nkeyUsage=critical,digitalSignature\n`);
-    await sh('openssl', ['req', ...ec, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${cn}`]);
-    await sh('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p(`${name}.pem`), '-days', '2', '-extfile', p(`${name}.ext`)]);
-  }
+  await sh('openssl', ['req', '-x509', ...key('P-384'), '-keyout', p('root.key'), '-out', p('root.pem'), '-subj', '/CN=floor root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const issue = async (name, cn, curve, issuer, ext) => {
+    writeFileSync(p(`${name}.ext`), ext);
+    await sh('openssl', ['req', ...key(curve), '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${cn}`]);
+    await sh('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${issuer}.pem`), '-CAkey', p(`${issuer}.key`), '-CAcreateserial', '-out', p(`${name}.pem`), '-days', '2', '-extfile', p(`${name}.ext`)]);
+  };
+  await issue('deviceca', 'floor device CA', 'P-256', 'root', 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  await issue('server', '127.0.0.1', 'P-256', 'root', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n');
+  await issue('client', 'dev1', 'P-256', 'deviceca', 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
+  writeFileSync(p('ca.pem'), readFileSync(p('deviceca.pem'), 'utf8') + readFileSync(p('root.pem'), 'utf8')); // what servers trust
+  writeFileSync(p('chain.pem'), readFileSync(p('server.pem'), 'utf8') + readFileSync(p('root.pem'), 'utf8')); // what servers send
 }
 
 async function nodeBare(dir) {
@@ -132,7 +144,7 @@ async function nodeBare(dir) {
 }
 
 async function mosquitto(dir, r) {
-  const m = await startMosquitto(mkdtempSync(join(dir, 'mq-')), { clientCaPem: r('ca.pem'), chainPem: r('server.pem'), keyPem: r('server.key') });
+  const m = await startMosquitto(mkdtempSync(join(dir, 'mq-')), { clientCaPem: r('ca.pem'), chainPem: r('chain.pem'), keyPem: r('server.key') });
   const settle = () => new Promise((q) => setTimeout(q, 300));
   return { ...m, rss: async () => { await settle(); return procRssBytes(m.pid); } };
 }
