@@ -8,4 +8,4 @@ if [ ! -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; then
   npm ci --no-audit --no-fund
 fi
 npm run --silent build
-exec node packages/cli/bin/fleetkey.js hub start "$@"
+exec node --max-semi-space-size=64 packages/cli/bin/fleetkey.js hub start "$@" # as bin/fleetkey.js (ADR 0033)

@@ -38,7 +38,7 @@ if (!(Number.isInteger(COUNT) && COUNT >= 1 && COUNT <= 100_000)) throw new Erro
 for (const m of MODES) if (m !== 'hub-keys' && m !== 'device-keys') throw new Error(`unknown mode ${m}`);
 
 function startHubProcess() {
-  const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_CPU_PROF)] : [];
+  const execArgv = ['--max-semi-space-size=64', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_CPU_PROF)] : [])]; // as the launcher (ADR 0033)
   const child = fork(join(here, 'hub-server.mjs'), [], {
     execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, FLEETKEY_BATCH_MAX_COUNT: String(Math.max(COUNT, 1)), FLEETKEY_LOG_LEVEL: 'warn' },

@@ -55,7 +55,7 @@ export function childLifecycle(dir, getHub, shutdownMs = 10_000) {
  * the child to stop and SIGKILLs it (by its own pid) after 15 s; `exited` resolves on exit.
  */
 export function forkHubChild(script, { env = process.env, execArgv = [], defaultTimeoutMs = 60_000 } = {}) {
-  const child = fork(script, [], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [], { env, execArgv: ['--max-semi-space-size=64', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }); // as the launcher (ADR 0033)
   const waiters = new Map();
   child.on('message', (m) => {
     if (m.type === 'error') console.error(`hub child: ${m.message}`);

@@ -48,7 +48,7 @@ const load = () => loadavg().map((x) => round(x, 2));
 // ---------------------------------------------------------------- hub child (as run.mjs)
 
 function startHubProcess() {
-  const execArgv = [...process.execArgv];
+  const execArgv = ['--max-semi-space-size=64', ...process.execArgv]; // as the fleetkey launcher (ADR 0033)
   if (process.env.BENCH_HUB_NODE_OPTIONS) execArgv.push(...process.env.BENCH_HUB_NODE_OPTIONS.split(' ').filter(Boolean)); // e.g. --perf-basic-prof
   const child = fork(join(here, 'hub-server.mjs'), [], {
     execArgv,

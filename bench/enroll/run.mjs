@@ -46,7 +46,7 @@ for (const c of CONCURRENCY) if (!(Number.isInteger(c) && c >= 1 && c <= 1024)) 
 // ---------------------------------------------------------------- hub child process
 
 function startHubProcess() {
-  const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_CPU_PROF)] : [];
+  const execArgv = ['--max-semi-space-size=64', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_CPU_PROF)] : [])]; // as the launcher (ADR 0033)
   if (process.env.BENCH_HUB_NODE_OPTIONS) execArgv.push(...process.env.BENCH_HUB_NODE_OPTIONS.split(' ').filter(Boolean)); // e.g. --perf-basic-prof
   const child = fork(join(here, 'hub-server.mjs'), [], {
     execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

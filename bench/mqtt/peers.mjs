@@ -137,7 +137,7 @@ export async function enrollDevices({ url, rootCertPem, claimToken, n, concurren
  */
 export function startHubProcess(env = {}, execArgv = []) {
   return forkHubChild(join(dirname(fileURLToPath(import.meta.url)), 'hub-server.mjs'), {
-    execArgv: ['--expose-gc', ...execArgv],
+    execArgv: ['--expose-gc', '--max-semi-space-size=64', ...execArgv], // as the fleetkey launcher (ADR 0033)
     env: { ...process.env, FLEETKEY_CLAIM_TOKEN_MAX_USES: '1000000', FLEETKEY_LOG_LEVEL: 'warn', ...env },
   });
 }
