@@ -61,8 +61,12 @@ export function checkSerial(serial: Buffer): void {
 
 /** Validity ::= SEQUENCE { notBefore Time, notAfter Time } (RFC 5280 §4.1.2.5). */
 export function encodeValidity(notBefore: Date, notAfter: Date): Buffer {
-  if (!(notBefore.getTime() <= notAfter.getTime())) throw new DerError('notBefore after notAfter');
+  checkValidity(notBefore, notAfter);
   return sequence(x509Time(notBefore), x509Time(notAfter));
+}
+
+export function checkValidity(notBefore: Date, notAfter: Date): void {
+  if (!(notBefore.getTime() <= notAfter.getTime())) throw new DerError('notBefore after notAfter');
 }
 
 /** The DER TBSCertificate for `template`, signed later with a key of `algorithm`. */

@@ -21,10 +21,11 @@ import {
   keyIdentifier, keyUsage, subjectAltName, subjectKeyIdentifier, type EncodedExtension,
 } from './extensions.js';
 import { encodeName, type NameEntry } from './name.js';
-import type { CertificateTemplate } from './certificate.js';
+import {
+  checkSerial, checkValidity, encodeTbsCertificate, signatureAlgorithmIdentifier, type CertificateTemplate,
+} from './certificate.js';
 import { deviceUri, isDeviceId } from './identity.js';
 import { DerError } from '../der/index.js';
-import { encodeTbsCertificate, signatureAlgorithmIdentifier } from './certificate.js';
 import type { KeyAlgorithm } from './keys.js';
 import { LeafStamp, stampable, type StampLayout, type StampParams } from './leaf-stamp.js';
 import { tlvSize } from '../der/length.js';
@@ -91,8 +92,11 @@ export class DeviceLeafProfile {
   /** The DER TBSCertificate of `template(params)` for a CA key of `algorithm`. */
   encodeTbs(params: Validity & { readonly deviceId: string; readonly spki: Buffer }, algorithm: KeyAlgorithm): Buffer {
     if (!stampable(params)) return encodeTbsCertificate(this.template(params), algorithm);
-    const key = `${algorithm}|${params.spki.length}|${params.deviceId.length}|${params.serial.length}`;
+    // The checks encodeTbsCertificate makes and a stamp cannot (it copies bytes, it does not encode).
     if (!isDeviceId(params.deviceId)) throw new DerError('invalid device id');
+    checkSerial(params.serial);
+    checkValidity(params.notBefore, params.notAfter);
+    const key = `${algorithm}|${params.spki.length}|${params.deviceId.length}|${params.serial.length}`;
     let stamp = this.#stamps.get(key);
     if (stamp === undefined) {
       stamp = new LeafStamp((p) => encodeTbsCertificate(this.template(p), algorithm), this.#layout(params, algorithm), params);

@@ -86,3 +86,20 @@ test('a stamp whose layout is wrong refuses to exist (it never reaches a signatu
   assert.throws(() => new LeafStamp(generic, { ...good, serialAt: serialAt + 1 }, p), /stamp layout/);
   assert.throws(() => new LeafStamp(generic, good, p), /stamp layout/); // skiAt 0 is wrong
 });
+
+test('a negative or zero-led serial, or a notAfter before notBefore, is refused on the stamped path as by the generic encoder', () => {
+  const profile = profileFor('p256', true);
+  const spki = makeKey('p256').spki;
+  const day = (y: number): Date => new Date(Date.UTC(y, 0, 1));
+  const good = { deviceId: 'dev-a', spki, serial: Buffer.alloc(16, 1), notBefore: day(2026), notAfter: day(2027) };
+  profile.encodeTbs(good, 'p256'); // builds the stamp for this shape
+  const bad = [
+    { ...good, serial: Buffer.alloc(16, 0x80) }, // would encode a negative INTEGER
+    { ...good, serial: Buffer.concat([Buffer.from([0]), Buffer.alloc(15, 1)]) }, // not minimal DER
+    { ...good, notBefore: day(2027), notAfter: day(2026) },
+  ];
+  for (const p of bad) {
+    assert.throws(() => encodeTbsCertificate(profile.template(p), 'p256'), /serial|notBefore/);
+    assert.throws(() => profile.encodeTbs(p, 'p256'), /serial|notBefore/);
+  }
+});
