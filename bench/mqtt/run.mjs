@@ -155,9 +155,11 @@ let exitCode = 0;
 try {
   const hub = await hubProc.ready;
   setAgent(new Agent({ keepAlive: true, maxSockets: 32 }));
-  mosq = await startMosquitto(work, hub.tls);
+  // Same certificates. fleetkey's anchors are its device CAs (partial chains, ADR 0032); Mosquitto
+  // 2.0 has no partial-chain option, so its cafile adds the self-signed root above them.
+  mosq = await startMosquitto(work, { ...hub.tls, clientCaPem: hub.tls.clientCaPem + hub.rootCertPem });
   const brokers = { mosquitto: { port: mosq.port, pid: mosq.pid }, fleetkey: { port: hub.mqttPort, pid: hub.pid } };
-  console.log(`hub pid ${hub.pid} (MQTT :${hub.mqttPort}), mosquitto ${mosq.version} pid ${mosq.pid} (:${mosq.port}); same server chain, cafile = device CA + root`);
+  console.log(`hub pid ${hub.pid} (MQTT :${hub.mqttPort}), mosquitto ${mosq.version} pid ${mosq.pid} (:${mosq.port}); same server chain; fleetkey trusts the device CA (partial chains), mosquitto's cafile = device CA + root`);
 
   const total = Math.max(IDLE, CONN_C, PUB_DEVICES) + REVOKES;
   const e0 = performance.now();

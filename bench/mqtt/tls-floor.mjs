@@ -17,7 +17,8 @@
 //
 // Invariants: 127.0.0.1 and ephemeral ports only; bounded counts and a time budget per phase;
 // only the children started here are stopped. Usage: node bench/mqtt/tls-floor.mjs
-// Env: BENCH_CONNECTIONS (1000), BENCH_CONN_CONCURRENCY (32), BENCH_IDLE (2000), BENCH_OUT
+// Env: BENCH_PARTIAL=1 (instead: the bare server with a full vs a partial client chain, i.e. trust
+// ending at the device CA via allowPartialTrustChain), BENCH_CONNECTIONS (1000), BENCH_CONN_CONCURRENCY (32), BENCH_IDLE (2000), BENCH_OUT
 // (bench/results/mqtt-tls-floor-<date>.json; '-' = none).
 import { execFile, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,6 +54,12 @@ if (process.argv[2] === 'server') {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sessions.delete(socket));
   });
+  if (process.argv[4] === 'partial') {
+    // Experiment: end the client chain at the device CA (Node 20.18+ allowPartialTrustChain), which
+    // tls.Server's own options drop: replace the server's context through its internal _sharedCreds.
+    server._sharedCreds = tls.createSecureContext({ key: r('server.key'), cert: r('chain.pem'), ca: r('deviceca.pem'),
+      minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET, allowPartialTrustChain: true });
+  }
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
   process.on('message', async (m) => {
     if (m === 'stop') { for (const s of sessions) s.destroy(); server.close(); process.exit(0); }
@@ -71,9 +78,10 @@ async function main() {
     const ctx = tls.createSecureContext({ key: r('client.key'), cert: r('client.pem'), ca: r('root.pem') });
     console.log(`fleetkey tls-floor — node ${process.version}, OpenSSL ${process.versions.openssl}, ${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const results = {};
-    for (const name of ['mosquitto', 'node-bare', 'mosquitto ', 'node-bare ']) { // interleaved, twice
+    const order = process.env.BENCH_PARTIAL === '1' ? ['node-bare', 'node-partial', 'node-bare ', 'node-partial '] : ['mosquitto', 'node-bare', 'mosquitto ', 'node-bare '];
+    for (const name of order) { // interleaved, twice
       const key = name.trim();
-      const srv = key === 'mosquitto' ? await mosquitto(dir, r) : await nodeBare(dir);
+      const srv = key === 'mosquitto' ? await mosquitto(dir, r) : await nodeBare(dir, key === 'node-partial' ? 'partial' : 'full');
       try {
         const conn = await connections(srv, ctx);
         const idle = await idleMemory(srv, ctx);
@@ -85,6 +93,11 @@ async function main() {
       }
     }
     const best = (k, f, pick) => pick(...results[k].map(f));
+    if (process.env.BENCH_PARTIAL === '1') {
+      const cpu = (k) => best(k, (x) => x.cpuUsPerConnection, Math.min);
+      console.log(`\npartial chain (trust ends at the device CA) ÷ full chain, server CPU per connection: ${(cpu('node-partial') / cpu('node-bare')).toFixed(2)}× (${cpu('node-partial').toFixed(0)} vs ${cpu('node-bare').toFixed(0)} µs)`);
+      return;
+    }
     const summary = {
       cpuPerConnection: { node: best('node-bare', (x) => x.cpuUsPerConnection, Math.min), mosquitto: best('mosquitto', (x) => x.cpuUsPerConnection, Math.min) },
       rate: { node: best('node-bare', (x) => x.perSecond, Math.max), mosquitto: best('mosquitto', (x) => x.perSecond, Math.max) },
@@ -132,8 +145,8 @@ async function makeCerts(dir) {
   writeFileSync(p('chain.pem'), readFileSync(p('server.pem'), 'utf8') + readFileSync(p('root.pem'), 'utf8')); // what servers send
 }
 
-async function nodeBare(dir) {
-  const child = fork(fileURLToPath(import.meta.url), ['server', dir], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+async function nodeBare(dir, variant = 'full') {
+  const child = fork(fileURLToPath(import.meta.url), ['server', dir, variant], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = () => new Promise((q, j) => { child.once('message', q); child.once('exit', (c) => j(new Error(`server exited ${c}`))); });
   const { port } = await next();
   return {

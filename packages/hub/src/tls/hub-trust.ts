@@ -24,7 +24,9 @@ import { LiveTrust, deviceCaPem, type TrustState, type TrustTarget } from './liv
 import { TlsRenewer, servedCertificate, type IntervalTimers, type ServedCertificate } from './renewal.js';
 
 export function mqttTlsMaterial(s: TrustState): MqttTlsMaterial {
-  return { keyPem: s.server.keyPem, chainPem: s.server.chainPem, clientCaPem: deviceCaPem(s) + s.rootPem };
+  // Device CAs only: client chains end there (partial chains, ADR 0032); the root, which also
+  // signs the hub's own serverAuth certificates, is no client-certificate anchor.
+  return { keyPem: s.server.keyPem, chainPem: s.server.chainPem, clientCaPem: deviceCaPem(s) };
 }
 
 export function httpTlsOf(s: TrustState): HttpTls {

@@ -8,12 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { connect, type Server, type TLSSocket } from 'node:tls';
 import { ManualClock, toPem } from '@fleetkey/protocol';
 import { createHubPki, issueTlsServerCert, type HubPki } from '../../src/ca/hub-pki.js';
 import { createMqttTlsServer, type MqttTlsMaterial } from '../../src/mqtt/tls.js';
 import { makeLeaf, sameNameCa, type LeafCredential } from '../helpers/mqtt-certs.js';
+import { mqttTlsMaterial } from '../../src/tls/hub-trust.js';
 
 interface Outcome {
   /** The server completed the handshake with an authorised peer certificate. */
@@ -74,4 +76,32 @@ test('control: a leaf of the real device CA completes the same handshake', async
   const leaf = await makeLeaf({ deviceId: 'dev-real', issuer: f.pki.deviceCa });
   const outcome = await handshake({ keyPem: f.keyPem, chainPem: f.chainPem, clientCaPem: f.deviceCaPem + f.rootPem }, f.rootPem, leaf);
   assert.deepEqual(outcome, { serverAccepted: true, clientGotReply: true });
+});
+
+// ADR 0032: the listener's anchors are the device CAs alone and chains may end there
+// (allowPartialTrustChain, installed through tls.Server's _sharedCreds): no per-handshake check of
+// the root's signature on the device CA.
+test('partial chains: with the device CA as the only anchor a device leaf completes the handshake (the root is not needed)', async () => {
+  const f = await fixture();
+  const leaf = await makeLeaf({ deviceId: 'dev-partial', issuer: f.pki.deviceCa });
+  const outcome = await handshake({ keyPem: f.keyPem, chainPem: f.chainPem, clientCaPem: f.deviceCaPem }, f.rootPem, leaf);
+  assert.deepEqual(outcome, { serverAccepted: true, clientGotReply: true }, 'without partial chains OpenSSL would want the root here');
+});
+
+test('attack: the hub\'s own serverAuth certificate (issued by the root) presented as an MQTT client certificate fails the handshake', async () => {
+  const f = await fixture();
+  const clock = new ManualClock(Date.now());
+  const other = await issueTlsServerCert({ rootSigner: f.pki.root.signer, rootCertificate: f.pki.root.certificate, dnsNames: ['localhost'], ips: ['127.0.0.1'], clock });
+  const asClient = { deviceId: 'hub', keyPem: other.privateKeyPem, certPem: toPem('CERTIFICATE', other.certificate) } as unknown as LeafCredential;
+  const outcome = await handshake({ keyPem: f.keyPem, chainPem: f.chainPem, clientCaPem: f.deviceCaPem }, f.rootPem, asClient);
+  assert.deepEqual(outcome, { serverAccepted: false, clientGotReply: false });
+});
+
+test('the hub\'s MQTT material lists the device CAs as client anchors, never the root', async () => {
+  const f = await fixture();
+  const material = mqttTlsMaterial({
+    server: { keyPem: f.keyPem, chainPem: f.chainPem } as never, rootPem: f.rootPem, deviceCaCerts: [new X509Certificate(f.pki.deviceCa.certificate)],
+  });
+  assert.equal(new X509Certificate(material.clientCaPem).fingerprint256, new X509Certificate(f.pki.deviceCa.certificate).fingerprint256, 'the device CA is the anchor');
+  assert.ok(!material.clientCaPem.includes(f.rootPem.trim().split('\n')[1]!), 'the root is not an anchor');
 });
