@@ -1,19 +1,22 @@
 /**
  * A real hub for root-rotation end-to-end tests (ADR 0026): 127.0.0.1, ephemeral ports, a temp
- * data folder, the trust check every second (FLEETKEY_TLS_RENEW_CHECK=1) so the CLI-side
- * `rotateRoot`/`recoverRoot` writes are applied live within about a second, an owner, and SDK
+ * data folder, the trust check every second (FLEETKEY_TLS_RENEW_CHECK=1) so `rotateRoot`/`recoverRoot`
+ * writes — made in a child process, as the CLI makes them (trust-writer-child.ts) — are applied live
+ * within about a second, an owner, and SDK
  * enrollment; sessions served under a retired root are moved within 2 s
  * (FLEETKEY_RETIRED_ROOT_SESSION_SPREAD). `restart()` closes the hub and starts it again on the same data folder and ports
  * (what moves every open session to a new handshake).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { enroll } from '@fleetkey/device';
 import {
-  loadConfig, openAdminContext, openTrustAdmin, recoverRoot, rotateRoot, startHub, type RunningHub, type TrustAdmin,
+  loadConfig, openAdminContext, openTrustAdmin, startHub, type RunningHub, type TrustAdmin,
 } from '@fleetkey/hub';
 import { apiCall } from './api.js';
 
@@ -26,8 +29,11 @@ export interface RotationHub {
   readonly tenantId: string;
   /** Enrolls a device with the SDK into `<dir>/<name>`. */
   enrollDevice(name: string): Promise<{ stateDir: string; deviceId: string }>;
-  /** rotate-root with `overlapMs`; resolves once the running hub serves the new version. */
-  rotate(overlapMs: number): Promise<void>;
+  /**
+   * rotate-root with `overlapMs`; resolves once the running hub serves the new version, with the
+   * milliseconds from the rotation's start to that point (the follower polls every second).
+   */
+  rotate(overlapMs: number): Promise<number>;
   /** Resolves once the running hub no longer serves the previous root (its overlap ended). */
   overlapOver(): Promise<void>;
   /** hub recover with the offline recovery key; resolves once applied. */
@@ -50,12 +56,21 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 
 export async function startRotationHub(prefix: string): Promise<RotationHub> {
   const dir = mkdtempSync(join(tmpdir(), `fleetkey-${prefix}-`));
-  // rotate/recover write through a second SQLite connection in THIS process (as the CLI does in its
-  // own): with batches held open across turns (ADR 0030) its synchronous busy wait would block the
-  // event loop that has to commit the hub's batch, so the test hub commits every turn.
-  const env = { FLEETKEY_TLS_RENEW_CHECK: '1', FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: '2', FLEETKEY_GROUP_COMMIT_MAX_WAIT_MS: '0' };
+  const env = { FLEETKEY_TLS_RENEW_CHECK: '1', FLEETKEY_RETIRED_ROOT_SESSION_SPREAD: '2' };
+  const dataDir = join(dir, 'data');
+  // rotate/recover write from a process of their own, as the CLI does: a second SQLite connection
+  // in THIS process would busy-wait synchronously on the hub's open batch, blocking the event loop
+  // that has to commit it (5 s stalls; trust-writer-child.ts).
+  const writeTrust = (req: { op: 'rotate'; overlapMs: number } | { op: 'recover'; recoveryKeyPem: string }): Promise<{ recoveryKeyPem?: string }> =>
+    new Promise((resolve, reject) => {
+      const child = execFile(process.execPath, [fileURLToPath(new URL('./trust-writer-child.js', import.meta.url))], { timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`trust writer failed: ${stderr}`, { cause: err }));
+        else resolve(JSON.parse(stdout) as { recoveryKeyPem?: string });
+      });
+      child.stdin!.end(JSON.stringify({ ...req, dataDir, env }));
+    });
   const boot = (apiPort: string, mqttPort: string): Promise<RunningHub> =>
-    startHub({ config: loadConfig({ 'data-dir': join(dir, 'data'), 'api-port': apiPort, 'mqtt-port': mqttPort }, env), logger: pino({ level: process.env.FLEETKEY_TEST_LOG ?? 'silent' }) });
+    startHub({ config: loadConfig({ 'data-dir': dataDir, 'api-port': apiPort, 'mqtt-port': mqttPort }, env), logger: pino({ level: process.env.FLEETKEY_TEST_LOG ?? 'silent' }) });
   let hub = await boot('0', '0');
   const admin = await openTrustAdmin(hub.config);
   const accounts = await openAdminContext(hub.config);
@@ -78,14 +93,16 @@ export async function startRotationHub(prefix: string): Promise<RotationHub> {
     },
     rotate: async (overlapMs) => {
       const next = hub.trustVersion + 1;
-      await rotateRoot(admin.context, { overlapMs, algorithm: 'p384' });
+      const started = Date.now();
+      await writeTrust({ op: 'rotate', overlapMs });
       await applied(next);
+      return Date.now() - started;
     },
     // During an overlap the device CA is trusted as certified by both roots (trust/material.ts).
     overlapOver: () => waitUntil(() => hub.deviceCaCerts.length === 1, 30_000, 'the end of the overlap'),
     recover: async () => {
       const next = hub.trustVersion + 1;
-      await recoverRoot(admin.context, { recoveryKeyPem, algorithm: 'p384', saveRecoveryKey: async (pem) => { recoveryKeyPem = pem; } });
+      recoveryKeyPem = (await writeTrust({ op: 'recover', recoveryKeyPem })).recoveryKeyPem!;
       await applied(next);
     },
     storedIds: async (deviceId) => {

@@ -15,7 +15,13 @@ import { TRUST_FILE, connect, loadTrustBundle, type DeviceClient } from '@fleetk
 import { runCli } from '../helpers/cli.js';
 import { startRotationHub, waitUntil, type RotationHub } from '../helpers/rotation-hub.js';
 
-const OVERLAP_MS = 2000;
+/**
+ * Long enough that the hub applies the rotation inside the overlap on a loaded machine: the writer
+ * runs in a child process and the follower polls every second — 1.2 s alone, 2.7–4.3 s with three
+ * suites at once. Were the overlap over first, the material would list the new root alone and the
+ * rotation itself would rightly move the sessions (the 2 s overlap used before did that under load).
+ */
+const OVERLAP_MS = 10_000;
 /** The raw bytes the hub serves for a bundle version (trusting its current root). */
 const bundleAt = (h: RotationHub, v: number): Promise<Buffer> => new Promise((resolve, reject) => {
   get(`${h.hub.url}/.well-known/fleetkey/trust/${v}`, { ca: h.hub.rootCertPem, checkServerIdentity: () => undefined, agent: false }, (res) => {
@@ -56,7 +62,8 @@ describe('root rotation end to end', () => {
       }
     });
     await waitUntil(() => acked.every((a) => a.size >= 5), 20_000, 'telemetry before the rotation');
-    await h.rotate(OVERLAP_MS);
+    const appliedAfterMs = await h.rotate(OVERLAP_MS);
+    assert.ok(appliedAfterMs < OVERLAP_MS, `precondition: the hub applied the rotation inside the overlap (after ${appliedAfterMs} ms)`);
     // The retained $fleetkey/trust reaches every connected device: each stores v2 (both pins during the overlap).
     await waitUntil(async () => (await Promise.all(devices.map((d) => loadTrustBundle(d.stateDir)))).every((b) => b?.content.version === 2), 15_000, 'v2 on every device');
     const before = connections.slice();
