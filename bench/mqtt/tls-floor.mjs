@@ -37,6 +37,8 @@ const N_CONN = int(process.env.BENCH_CONNECTIONS, 1000, 20_000);
 const CONC = int(process.env.BENCH_CONN_CONCURRENCY, 32, 256);
 const N_IDLE = int(process.env.BENCH_IDLE, 2000, 10_000);
 const PHASE_BUDGET_MS = 120_000;
+/** BENCH_SERVER_ENV='NAME=VALUE …': extra environment for the node server child only (e.g. GLIBC_TUNABLES). */
+const SERVER_ENV = Object.fromEntries((process.env.BENCH_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
 let sessionNo = 0; // client ids dev1-<n>
 
@@ -146,7 +148,7 @@ async function makeCerts(dir) {
 }
 
 async function nodeBare(dir, variant = 'full') {
-  const child = fork(fileURLToPath(import.meta.url), ['server', dir, variant], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['server', dir, variant], { execArgv: ['--expose-gc'], env: { ...process.env, ...SERVER_ENV }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = () => new Promise((q, j) => { child.once('message', q); child.once('exit', (c) => j(new Error(`server exited ${c}`))); });
   const { port } = await next();
   return {

@@ -235,6 +235,11 @@ describe('MQTT broker in-process', () => {
     const ghost = await f.enroll('ghost', { record: false });
     const g = await f.connect(ghost, 'ghost');
     assert.equal(await g.connack(), 5);
+    // The refusal names the device the certificate claims (parsed only on refusals: an accepted
+    // certificate's id is the record's, proven by the byte comparison), and no session exists.
+    const refused = (await f.store.audit.list({ limit: 1000 })).filter((r) => r.category === 'mqtt' && r.type === 'connect' && r.actor === 'device:ghost');
+    assert.deepEqual(refused.map((r) => [r.actor, r.code, (r.details as { reason?: string }).reason]), [['device:ghost', 'CERT_INVALID', 'certificate not issued by this hub']]);
+    assert.equal(f.broker.liveSessions, 0);
   });
 });
 
