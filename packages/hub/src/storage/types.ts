@@ -254,9 +254,10 @@ export interface TelemetryRecord {
 }
 
 export interface NewTelemetry extends Omit<TelemetryRecord, 'seq'> {
-  /** `contentHash(topic, payload)` of telemetry/dedup.ts for messages without an envelope (DUP matching), else null. */
-  readonly contentHash: Buffer | null;
-  /** When set: a duplicate if this device stored the same content hash at or after this time. */
+  /**
+   * When set (a DUP redelivery without an envelope): a duplicate if this device stored a message
+   * without an envelope with the same topic and payload bytes at or after this time.
+   */
   readonly contentDedupSince: number | null;
 }
 

@@ -11,7 +11,8 @@
  *   that message from that device is stored once, forever, whatever the DUP flag says.
  * - **no envelope, DUP set** (a client resending an unacknowledged PUBLISH, MQTT 3.1.1 §4.4):
  *   key `dup:<hex of contentHash>`; the store treats it as a duplicate when the same device stored
- *   the same topic and bytes within the dedup window (the original had DUP=0 and no key).
+ *   the same topic and bytes (compared exactly, no hash is stored) without an envelope within the
+ *   dedup window (the original had DUP=0 and no key).
  * - **no envelope, DUP clear**: `null`, never deduplicated — two identical readings are two rows.
  *
  * Invariants:

@@ -14,7 +14,7 @@
 import { FleetkeyError } from '@fleetkey/protocol';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../storage/types.js';
-import { contentHash, messageIdOfKey, parseEnvelope } from './dedup.js';
+import { messageIdOfKey, parseEnvelope } from './dedup.js';
 import { jsonTextOf } from './json-text.js';
 import type { InboundTelemetry, TelemetrySink } from './types.js';
 
@@ -68,8 +68,7 @@ export class StoringTelemetrySink implements TelemetrySink {
     if (d.body.length > limits.maxPayloadBytes) throw new FleetkeyError('BODY_TOO_LARGE', { details: { limit: limits.maxPayloadBytes } });
     const result = await store.telemetry.insert({
       tenantId: m.tenantId, deviceId: m.deviceId, topic: m.topic, payload: d.body, payloadJson: jsonTextOf(d.body),
-      qos: m.qos, receivedAt: m.receivedAt, dedupKey: d.dedupKey, contentHash: d.dedupKey === null ? contentHash(m.topic, d.body) : null,
-      contentDedupSince: d.contentDedupSince,
+      qos: m.qos, receivedAt: m.receivedAt, dedupKey: d.dedupKey, contentDedupSince: d.contentDedupSince,
     });
     if (!result.duplicate) this.#announce(m, d, result.seq);
     return result;

@@ -83,7 +83,7 @@ test('telemetry ingest writes no time index; the DUP content lookup is an index 
   const raw = new Database(path, { readonly: true });
   const indexes = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'telemetry'").all() as Array<{ name: string }>).map((r) => r.name).sort();
   assert.deepEqual(indexes, ['telemetry_dedup', 'telemetry_device_seq']);
-  const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${BY_CONTENT}`).all('d', Buffer.alloc(16), 0, 'd', 0) as Array<{ detail: string }>).map((r) => r.detail);
+  const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${BY_CONTENT}`).all('d', 'devices/d/t', Buffer.alloc(16), 0, 'd', 0) as Array<{ detail: string }>).map((r) => r.detail);
   assert.ok(plan.length >= 2 && plan.every((d) => !d.startsWith('SCAN')), plan.join(' | '));
   assert.ok(plan.some((d) => d.includes('telemetry_device_seq (device_id=? AND seq>?)')), plan.join(' | '));
   raw.close();

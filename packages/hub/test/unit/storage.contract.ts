@@ -51,7 +51,7 @@ function telemetryRow(tenantId: string, deviceId: string, at: number, over: Part
   const payload = over.payload ?? randomBytes(8);
   return {
     tenantId, deviceId, topic: `devices/${deviceId}/telemetry`, payload, payloadJson: null, qos: 1, receivedAt: at,
-    dedupKey: null, contentHash: createHash('sha256').update(payload).digest().subarray(0, 16), contentDedupSince: null, ...over,
+    dedupKey: null, contentDedupSince: null, ...over,
   };
 }
 
@@ -238,6 +238,20 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(late.duplicate, false);
       assert.equal((await store.telemetry.insert(telemetryRow(tenant.id, 'dev_tw_other', clock.now(), { payload, contentDedupSince: 0 }))).duplicate, false);
       assert.equal(await store.telemetry.count(tenant.id, 'dev_tw'), 2);
+    });
+
+    test('telemetry: the DUP content match is exact — another topic, one byte more, or an enveloped original is no match', async () => {
+      const t0 = clock.now() + 50_000;
+      const reading = Buffer.from('{"t":21.5}');
+      const topic = 'devices/dev_te/telemetry';
+      await store.telemetry.insert(telemetryRow(tenant.id, 'dev_te', t0, { payload: reading, topic: 'devices/dev_te/status' }));
+      await store.telemetry.insert(telemetryRow(tenant.id, 'dev_te', t0 + 1, { payload: Buffer.concat([reading, Buffer.from(' ')]), topic }));
+      await store.telemetry.insert(telemetryRow(tenant.id, 'dev_te', t0 + 2, { payload: reading, topic, dedupKey: 'id:0123456789abcdef' }));
+      const copy = await store.telemetry.insert(telemetryRow(tenant.id, 'dev_te', t0 + 3, { payload: reading, topic, contentDedupSince: t0 - 1 }));
+      assert.equal(copy.duplicate, false, 'no row without an envelope had this topic and these bytes');
+      const again = await store.telemetry.insert(telemetryRow(tenant.id, 'dev_te', t0 + 4, { payload: Buffer.from(reading), topic, contentDedupSince: t0 - 1 }));
+      assert.deepEqual(again, { seq: copy.seq, duplicate: true }, 'the same topic and bytes (another Buffer) match the stored copy');
+      assert.equal(await store.telemetry.count(tenant.id, 'dev_te'), 4);
     });
 
     test('telemetry: the DUP content lookup sees exactly the window, with older and newer rows of the device around it', async () => {

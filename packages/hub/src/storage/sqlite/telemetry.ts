@@ -21,18 +21,21 @@ const MAX_LIMIT = 1000;
 
 // No RETURNING: `changes` and `lastInsertRowid` (= seq, the INTEGER PRIMARY KEY) say the same for
 // ~4 µs less per row (ADR 0023).
-const INSERT = `INSERT INTO telemetry (tenant_id, device_id, topic, payload, payload_json, qos, received_at, dedup_key, content_hash)
-  VALUES (?,?,?,?,?,?,?,?,?)
+// content_hash is no longer written (NULL): the DUP lookup compares topic and payload bytes (ADR 0010).
+const INSERT = `INSERT INTO telemetry (tenant_id, device_id, topic, payload, payload_json, qos, received_at, dedup_key)
+  VALUES (?,?,?,?,?,?,?,?)
   ON CONFLICT (device_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`;
 const BY_KEY = 'SELECT seq FROM telemetry WHERE device_id = ? AND dedup_key = ?';
 // DUP redeliveries without an envelope are rare and look back one window only (ADR 0010). Both
 // parts walk telemetry_device_seq backwards (there is no time index, ADR 0029): the inner one stops
 // at the device's newest row older than the window, the outer one scans the rows after it, newest
-// first. Rows of one device are stored in arrival order with the clock's time, so "after the newest
-// row older than the window" is the window; only a backwards clock step larger than the window can
-// hide an original, and then the copy is stored once more (never lost).
-// Parameters: device, content hash, window start, device, window start.
-export const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND content_hash = ? AND received_at >= ?
+// first, for a row without an envelope with the same topic and payload bytes (compared exactly; no
+// hash is kept per row, so the hot path computes none). Rows of one device are stored in arrival
+// order with the clock's time, so "after the newest row older than the window" is the window; only
+// a backwards clock step larger than the window can hide an original, and then the copy is stored
+// once more (never lost).
+// Parameters: device, topic, payload, window start, device, window start.
+export const BY_CONTENT = `SELECT seq FROM telemetry WHERE device_id = ? AND dedup_key IS NULL AND topic = ? AND payload = ? AND received_at >= ?
   AND seq > coalesce((SELECT seq FROM telemetry WHERE device_id = ? AND received_at < ? ORDER BY seq DESC LIMIT 1), 0)
   ORDER BY seq DESC LIMIT 1`;
 
@@ -52,12 +55,12 @@ function toTelemetry(r: Row): TelemetryRecord {
 
 /** The synchronous body of one insert: dedup decision and row, inside the caller's savepoint. */
 function insertOne(ctx: SqliteContext, m: NewTelemetry): { seq: number; duplicate: boolean } {
-  if (m.contentDedupSince !== null && m.contentHash !== null) {
-    const same = ctx.get(BY_CONTENT, m.deviceId, m.contentHash, m.contentDedupSince, m.deviceId, m.contentDedupSince);
+  if (m.contentDedupSince !== null) {
+    const same = ctx.get(BY_CONTENT, m.deviceId, m.topic, m.payload, m.contentDedupSince, m.deviceId, m.contentDedupSince);
     if (same !== undefined) return { seq: Number(same.seq), duplicate: true };
   }
   const inserted = ctx.run(
-    INSERT, m.tenantId, m.deviceId, m.topic, m.payload, m.payloadJson, m.qos, m.receivedAt, m.dedupKey, m.contentHash,
+    INSERT, m.tenantId, m.deviceId, m.topic, m.payload, m.payloadJson, m.qos, m.receivedAt, m.dedupKey,
   );
   if (inserted.changes === 1) return { seq: Number(inserted.lastInsertRowid), duplicate: false };
   // ON CONFLICT DO NOTHING returned no row: the key exists (m.dedupKey is not null here).
