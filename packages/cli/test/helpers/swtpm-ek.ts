@@ -12,9 +12,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { kill, swtpmPort } from './tpm.js';
 
 export interface EkSwtpm {
   readonly tcti: string;
@@ -46,18 +46,6 @@ export function run(command: string, args: readonly string[], env: NodeJS.Proces
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 async function manufacture(dir: string): Promise<void> {
   for (const path of ['/usr/bin/swtpm', '/usr/bin/swtpm_setup', '/usr/bin/swtpm_localca', '/usr/bin/tpm2_createak']) {
     if (!existsSync(path)) throw new Error(`${path} is missing: run scripts/install-test-deps.sh (swtpm, swtpm-tools, tpm2-tools)`);
@@ -85,10 +73,13 @@ export async function startEkSwtpm(): Promise<EkSwtpm> {
   await manufacture(dir);
   const vendorRootPem = await readFile(join(dir, 'vendor-ca', 'swtpm-localca-rootca-cert.pem'), 'utf8');
   const issuerPem = await readFile(join(dir, 'vendor-ca', 'issuercert.pem'), 'utf8');
+  const failures: string[] = [];
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await swtpmPort();
     const child = spawn('/usr/bin/swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${join(dir, 'state')}`, '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
-      '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+      '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-300); });
     const tcti = `swtpm:host=127.0.0.1,port=${port}`;
     if (await ready(tcti, child)) {
       const tool = async (name: string, args: readonly string[]): Promise<Buffer> => {
@@ -99,17 +90,16 @@ export async function startEkSwtpm(): Promise<EkSwtpm> {
         }
       };
       const stop = async (): Promise<void> => {
-        if (child.exitCode === null && child.pid !== undefined) {
-          const exited = new Promise((r) => child.once('exit', r));
-          process.kill(child.pid, 'SIGKILL');
-          await exited;
-        }
+        await kill(child);
         await rm(dir, { recursive: true, force: true });
       };
       return { tcti, vendorRootPem, issuerPem, tool, stop };
     }
-    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    // Wait for the exit: a dying swtpm still holds the state folder's lock, which the next
+    // attempt reuses (one failed attempt used to make the retries fail as well).
+    await kill(child);
+    failures.push(stderr.trim() || `exit ${String(child.exitCode ?? child.signalCode)}`);
   }
   await rm(dir, { recursive: true, force: true });
-  throw new Error('swtpm did not start (ports busy?)');
+  throw new Error(`swtpm did not start (ports busy?): ${failures.join(' | ')}`);
 }

@@ -12,7 +12,7 @@
  * - A missing tool fails with the install command, never a skip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,33 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port P for swtpm whose P+1 (its control channel; the swtpm TCTI assumes P+1) no local TCP
+ * socket holds, TIME_WAIT included: bind(0) hands out odd ports, so P+1 is even — the side the
+ * kernel uses for outgoing connections, thousands of which linger in TIME_WAIT after a busy run,
+ * and swtpm binds without SO_REUSEADDR ("Address already in use").
+ */
+export async function swtpmPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort();
+    if (!localTcpPorts().has(port + 1)) return port;
+  }
+  throw new Error('no port P with P+1 unused found for swtpm');
+}
+
+/** Local ports of every TCP socket of this host (/proc/net/tcp, tcp6), in any state. */
+function localTcpPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const rows = existsSync(table) ? readFileSync(table, 'utf8').split('\n').slice(1) : [];
+    for (const row of rows) {
+      const local = row.trim().split(/\s+/)[1];
+      if (local !== undefined) ports.add(Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports;
+}
+
 function succeeds(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env, stdio: 'ignore' });
@@ -54,7 +81,8 @@ async function until(check: () => Promise<boolean>, alive: () => boolean): Promi
   return false;
 }
 
-async function kill(child: ChildProcess): Promise<void> {
+/** SIGKILL by pid, resolved once the process has exited (at once if it already has). */
+export async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise((r) => child.once('exit', r));
   process.kill(child.pid, 'SIGKILL');
@@ -70,7 +98,7 @@ const busConfig = (socket: string): string => `<!DOCTYPE busconfig PUBLIC "-//fr
 /** swtpm on a free port pair (port, port+1 for control), retried: port+1 may be taken. */
 async function startSwtpmProcess(dir: string, children: ChildProcess[]): Promise<{ port: number; swtpmTcti: string }> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await swtpmPort();
     const swtpmTcti = `swtpm:host=127.0.0.1,port=${port}`;
     const swtpm = spawn('/usr/bin/swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${dir}`, '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
       '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
