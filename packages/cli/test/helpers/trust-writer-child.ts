@@ -10,13 +10,10 @@
  */
 import { loadConfig, openTrustAdmin, recoverRoot, rotateRoot } from '@fleetkey/hub';
 
-interface Request {
-  readonly dataDir: string;
-  readonly env: Record<string, string>;
-  readonly op: 'rotate' | 'recover';
-  readonly overlapMs?: number;
-  readonly recoveryKeyPem?: string;
-}
+type Request = { readonly dataDir: string; readonly env: Record<string, string> } & (
+  | { readonly op: 'rotate'; readonly overlapMs: number }
+  | { readonly op: 'recover'; readonly recoveryKeyPem: string }
+);
 
 const chunks: Buffer[] = [];
 for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -24,11 +21,11 @@ const req = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Request;
 const admin = await openTrustAdmin(loadConfig({ 'data-dir': req.dataDir }, req.env));
 try {
   if (req.op === 'rotate') {
-    await rotateRoot(admin.context, { overlapMs: req.overlapMs!, algorithm: 'p384' });
+    await rotateRoot(admin.context, { overlapMs: req.overlapMs, algorithm: 'p384' });
     process.stdout.write('{}');
   } else {
     let next = '';
-    await recoverRoot(admin.context, { recoveryKeyPem: req.recoveryKeyPem!, algorithm: 'p384', saveRecoveryKey: async (pem) => { next = pem; } });
+    await recoverRoot(admin.context, { recoveryKeyPem: req.recoveryKeyPem, algorithm: 'p384', saveRecoveryKey: async (pem) => { next = pem; } });
     process.stdout.write(JSON.stringify({ recoveryKeyPem: next }));
   }
 } finally {

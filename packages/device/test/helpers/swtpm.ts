@@ -86,11 +86,26 @@ export async function startSwtpm(): Promise<Swtpm> {
 async function swtpmPort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const port = await freePort();
-    const used = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((t) => (existsSync(t) ? readFileSync(t, 'utf8').split('\n').slice(1) : []))
-      .map((row) => row.trim().split(/\s+/)[1] ?? '').map((local) => Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
-    if (!used.includes(port + 1)) return port;
+    if (!localTcpPorts().has(port + 1)) return port;
   }
   throw new Error('no port P with P+1 unused found for swtpm');
+}
+
+/**
+ * Local ports of every TCP socket of this host (/proc/net/tcp, tcp6), in any state. The cli
+ * package's test helpers (tpm.ts) hold the same function: test helpers are not shared across
+ * packages (no package exports them).
+ */
+function localTcpPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const rows = existsSync(table) ? readFileSync(table, 'utf8').split('\n').slice(1) : [];
+    for (const row of rows) {
+      const local = row.trim().split(/\s+/)[1];
+      if (local !== undefined) ports.add(Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports;
 }
 
 /** SIGKILL by pid, resolved once the process has exited (at once if it already has). */
