@@ -18,6 +18,7 @@ import { openSqliteStore } from './storage/sqlite/index.js';
 import type { Store } from './storage/types.js';
 import { createEnrollmentCa, lateBoundCa } from './enrollment-ca.js';
 import { CsrVerifierPool } from './ca/csr-verifier-pool.js';
+import { nativeEcdsaStatus } from './ca/native-ecdsa.js';
 import { createRevocation } from './revocation/index.js';
 import type { VerifiedCsr } from './ca/issuance.js';
 import { InProcessEventBus, type EventBus } from './events/bus.js';
@@ -196,6 +197,7 @@ export async function startHub(o: StartHubOptions): Promise<RunningHub> {
     registerAttestationOwnerRoutes(app, { login, service: new AttestationOwnerService({ store, clock }) });
     registerRenewalRoutes(app, { login, renewal, devices: new DeviceAuthenticator({ store, clock, deviceCaCerts: () => trust.deviceCaCerts, isRevoked: () => false }) });
     const csrVerifier = new CsrVerifierPool();
+    if (!nativeEcdsaStatus.available) logger.warn({ reason: nativeEcdsaStatus.reason }, 'native ECDSA verifier not available: CSRs are verified with node:crypto (slower; docs/adr/0034)');
     await app.listen({ host: config.host, port: config.apiPort });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;

@@ -24,6 +24,7 @@ import type { Signer } from './signer.js';
 import { randomSerial } from './serial.js';
 import { resolvePolicy, type IssuancePolicy } from './policy.js';
 import type { VerifiedCsrFacts } from './csr-verifier-pool.js';
+import { nativeEcdsa } from './native-ecdsa.js';
 
 export const ISSUANCE_STEPS = [
   'verifyCsr', 'checkKeyPolicy', 'checkBoundKey', 'applyProfile', 'clampValidity', 'sign', 'record',
@@ -99,7 +100,7 @@ export class CertificateAuthority {
   /** Steps 1–2 on the calling thread, so a bad CSR is refused before any credential is spent. */
   prepare(csrDer: Buffer): VerifiedCsr {
     const csr = parseCsr(csrDer);
-    verifyCsrSignatureSync(csr);
+    verifyCsrSignatureSync(csr, nativeEcdsa);
     this.checkKeyPolicy(csr);
     return this.#remember(csr);
   }

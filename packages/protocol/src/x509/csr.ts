@@ -16,7 +16,10 @@ import {
   DerError, DerReader, Tag, bitString, contextTag, implicit, integer, oid, readOid, readSmallInteger, sequence,
   derNull, printableString, setOf,
 } from '../der/index.js';
-import { createPublicKeyFromSpki, describeSpki, signatureAlgorithmFor, type KeyAlgorithm, type KeyDescription } from './keys.js';
+import {
+  createPublicKeyFromSpki, describeSpki, ecPublicPoint, isEcAlgorithm, signatureAlgorithmFor,
+  type EcCurveAlgorithm, type EcdsaHash, type KeyAlgorithm, type KeyDescription,
+} from './keys.js';
 import { decodeName, encodeName, type DecodedName, type NameEntry } from './name.js';
 import { checkSignatureAlgorithm, readAlgorithmIdentifier, signatureBytes, verifyAsync, type AlgorithmIdentifier } from './signature.js';
 import { OID } from './oids.js';
@@ -116,9 +119,29 @@ export async function verifyCsrSignature(csr: ParsedCsr): Promise<void> {
   if (!(await verifyAsync(hash, csr.tbs, key, csr.signature))) throw new FleetkeyError('CSR_SIGNATURE_INVALID');
 }
 
-/** The same check on the calling thread, for callers that must decide before any await. */
-export function verifyCsrSignatureSync(csr: ParsedCsr): void {
+/**
+ * ECDSA over a raw uncompressed public point (SEC 1 §2.3.3) and a DER signature, with the verdicts
+ * of node:crypto's `verify` for the same key: 'bad-key' where node refuses to import the point.
+ * The hub injects a faster one (docs/adr/0034); it must agree with node:crypto on every input.
+ */
+export type EcdsaPointVerifier = (
+  curve: EcCurveAlgorithm, hash: EcdsaHash, point: Buffer, data: Buffer, signature: Buffer,
+) => 'valid' | 'invalid' | 'bad-key';
+
+const isEcdsaHash = (hash: string | null): hash is EcdsaHash => hash === 'sha256' || hash === 'sha384' || hash === 'sha512';
+
+/**
+ * The same check on the calling thread, for callers that must decide before any await. With
+ * `ecdsa`, EC keys are checked by it instead of a node KeyObject (same errors, same verdicts).
+ */
+export function verifyCsrSignatureSync(csr: ParsedCsr, ecdsa?: EcdsaPointVerifier): void {
   const hash = checkSignatureAlgorithm(csr.signatureAlgorithm, csr.key.algorithm);
+  if (ecdsa !== undefined && isEcdsaHash(hash) && isEcAlgorithm(csr.key.algorithm)) {
+    const verdict = ecdsa(csr.key.algorithm, hash, ecPublicPoint(csr.spki, csr.key.algorithm), csr.tbs, csr.signature);
+    if (verdict === 'bad-key') throw new FleetkeyError('KEY_NOT_ALLOWED', { cause: new Error('EC point is not on its curve') });
+    if (verdict !== 'valid') throw new FleetkeyError('CSR_SIGNATURE_INVALID');
+    return;
+  }
   const key = createPublicKeyFromSpki(csr.spki);
   let ok = false;
   try {

@@ -112,6 +112,24 @@ function inspectSpki(spkiDer: Uint8Array): InspectedKey {
   }
 }
 
+export type EcCurveAlgorithm = 'p256' | 'p384' | 'p521';
+export type EcdsaHash = 'sha256' | 'sha384' | 'sha512';
+
+const FIELD_BYTES: Readonly<Record<EcCurveAlgorithm, number>> = { p256: 32, p384: 48, p521: 66 };
+
+export const isEcAlgorithm = (algorithm: KeyAlgorithm): algorithm is EcCurveAlgorithm =>
+  algorithm === 'p256' || algorithm === 'p384' || algorithm === 'p521';
+
+/**
+ * The uncompressed point (0x04 ‖ x ‖ y) of an EC SPKI that `describeSpki` accepted as `algorithm`:
+ * the subjectPublicKey BIT STRING is the SPKI's last element and holds exactly that point.
+ */
+export function ecPublicPoint(spkiDer: Buffer, algorithm: EcCurveAlgorithm): Buffer {
+  const point = spkiDer.subarray(spkiDer.length - (1 + 2 * FIELD_BYTES[algorithm]));
+  if (point[0] !== 0x04) throw notAllowed('EC point is not uncompressed');
+  return point;
+}
+
 /** Parses and checks a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7). */
 export function describeSpki(spkiDer: Uint8Array): KeyDescription {
   return inspectSpki(spkiDer).description;
