@@ -1,7 +1,7 @@
 /**
  * Worker thread of CsrVerifierPool: parses CSRs and verifies their proofs of possession (the same
- * protocol functions and native ECDSA verifier `CertificateAuthority.prepare` uses), off the event loop. Each message is a
- * batch of tasks; the answer is one message with a reply per task, in order — the SPKI, its key
+ * protocol functions and native ECDSA verifier `CertificateAuthority.prepare` uses), off the event
+ * loop. Each message is a batch of tasks; the answer is one message with a reply per task, in order — the SPKI, its key
  * description and its SHA-256, or the FleetkeyError code.
  */
 import { parentPort } from 'node:worker_threads';

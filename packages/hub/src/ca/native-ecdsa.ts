@@ -22,6 +22,7 @@ export const NATIVE_ECDSA_PATH = fileURLToPath(new URL('../../../native/build/Re
 
 const CURVE_INDEX: Readonly<Record<EcCurveAlgorithm, number>> = { p256: 0, p384: 1, p521: 2 };
 const HASH_INDEX: Readonly<Record<EcdsaHash, number>> = { sha256: 0, sha384: 1, sha512: 2 };
+const MAX_SIGNATURE_BYTES = 1024; // as the addon's own limit
 const VERDICT = { 1: 'valid', 0: 'invalid', [-1]: 'bad-key' } as const;
 
 function load(): { verifier?: EcdsaPointVerifier; reason?: string } {
@@ -33,6 +34,9 @@ function load(): { verifier?: EcdsaPointVerifier; reason?: string } {
   }
   return {
     verifier: (curve, hash, point, data, signature) => {
+      // No DER ECDSA-Sig-Value of these curves is longer (P-521: ≤ 139 bytes); the addon refuses
+      // longer input as a TypeError, node:crypto says "does not verify".
+      if (signature.length > MAX_SIGNATURE_BYTES) return 'invalid';
       const verdict = VERDICT[addon.verify(CURVE_INDEX[curve], HASH_INDEX[hash], point, data, signature) as 1 | 0 | -1];
       if (verdict === undefined) throw new Error('native ECDSA verifier returned an unknown verdict');
       return verdict;

@@ -114,6 +114,8 @@ function variants(csr: ParsedCsr, curve: EcCurveAlgorithm): Array<[string, Parse
     ['r = n', { ...csr, signature: sigDer(order, s) }],
     ['r + n', { ...csr, signature: sigDer(r + order, s) }],
     ['empty signature', { ...csr, signature: Buffer.alloc(0) }],
+    ['oversized signature (2 KiB: the signature followed by zeros)', { ...csr, signature: Buffer.concat([csr.signature, Buffer.alloc(2048)]) }],
+    ['oversized DER signature (r of 1,100 bytes)', { ...csr, signature: sigDer(r << 8800n, s) }],
     ['signed bytes changed', { ...csr, tbs: flip(csr.tbs, csr.tbs.length - 1) }],
     ['point off the curve (y + 1)', withPoint(Buffer.concat([point.subarray(0, 1 + bytes), coord(yPlusOne % prime)]))],
     ['x coordinate = p (not a field element)', withPoint(Buffer.concat([Buffer.from([4]), coord(prime), point.subarray(1 + bytes)]))],
@@ -145,8 +147,11 @@ for (const curve of ['p256', 'p384', 'p521'] as const) {
         if (expected === 'ok') valid++;
       }
       // The refusals are the ones node:crypto gives, not just "the same".
-      assert.equal(outcome(variants(csr, curve)[2]?.[1] ?? csr, true), 'CSR_SIGNATURE_INVALID');
-      assert.equal(outcome(variants(csr, curve)[13]?.[1] ?? csr, true), 'KEY_NOT_ALLOWED');
+      const named = new Map(variants(csr, curve));
+      const pick = (label: string): ParsedCsr => named.get(label) ?? assert.fail(`no variant ${label}`);
+      assert.equal(outcome(pick('signature bit flipped'), true), 'CSR_SIGNATURE_INVALID');
+      assert.equal(outcome(pick('oversized signature (2 KiB: the signature followed by zeros)'), true), 'CSR_SIGNATURE_INVALID');
+      assert.equal(outcome(pick('point off the curve (y + 1)'), true), 'KEY_NOT_ALLOWED');
     }
     assert.equal(valid, rounds * 5, 'as signed, the high-S twin and three hashes verify in every round');
   });
