@@ -27,7 +27,10 @@ export interface KeyDescription {
   readonly rsaExponent?: bigint;
 }
 
-const CURVES: Readonly<Record<string, { algorithm: KeyAlgorithm; curve: string; fieldBytes: number }>> = {
+export type EcCurveAlgorithm = 'p256' | 'p384' | 'p521';
+export type EcdsaHash = 'sha256' | 'sha384' | 'sha512';
+
+const CURVES: Readonly<Record<string, { algorithm: EcCurveAlgorithm; curve: string; fieldBytes: number }>> = {
   [OID.p256]: { algorithm: 'p256', curve: 'prime256v1', fieldBytes: 32 },
   [OID.p384]: { algorithm: 'p384', curve: 'secp384r1', fieldBytes: 48 },
   [OID.p521]: { algorithm: 'p521', curve: 'secp521r1', fieldBytes: 66 },
@@ -112,10 +115,8 @@ function inspectSpki(spkiDer: Uint8Array): InspectedKey {
   }
 }
 
-export type EcCurveAlgorithm = 'p256' | 'p384' | 'p521';
-export type EcdsaHash = 'sha256' | 'sha384' | 'sha512';
-
-const FIELD_BYTES: Readonly<Record<EcCurveAlgorithm, number>> = { p256: 32, p384: 48, p521: 66 };
+/** Field size per curve, from the one curve table above. */
+const FIELD_BYTES = Object.fromEntries(Object.values(CURVES).map((c) => [c.algorithm, c.fieldBytes])) as Readonly<Record<EcCurveAlgorithm, number>>;
 
 export const isEcAlgorithm = (algorithm: KeyAlgorithm): algorithm is EcCurveAlgorithm =>
   algorithm === 'p256' || algorithm === 'p384' || algorithm === 'p521';
